@@ -1,0 +1,142 @@
+//! The front function: every API request arrives here through the function URL.
+//!
+//! This binary only wires things together: it reads the environment once, builds the SDK
+//! clients once, and hands each request to `portico_gateway::Gateway`, whose `handle` is the
+//! whole pipeline. A panic inside a request is caught and answered as API Gateway's 500 with
+//! the request id (the release profile keeps `panic = "unwind"` for exactly this).
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, run, service_fn};
+use portico_gateway::event::is_text_content_type;
+use portico_gateway::{Gateway, GatewayError, IncomingRequest, Settings};
+use portico_store::clients::{self, Role, StoreSettings};
+use portico_store::dynamo::DynamoConfigStore;
+use portico_store::lambda::LambdaInvoker;
+
+fn settings_from_env() -> Settings {
+    let mut settings = Settings::default();
+    if let Some(ttl) = std::env::var("PORTICO_CONFIG_TTL")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 300.0)
+    {
+        settings.config_ttl = Duration::from_secs_f64(ttl);
+    }
+    if let Ok(account) = std::env::var("PORTICO_ACCOUNT_ID") {
+        settings.account_id = account;
+    }
+    settings
+}
+
+fn incoming(request: Request) -> IncomingRequest {
+    let raw_path = request.raw_http_path().to_owned();
+    let context = request.request_context_ref().cloned();
+    let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+    let (parts, body) = request.into_parts();
+    let (source_ip, request_id, time_epoch_ms, protocol) = match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.http.source_ip.unwrap_or_default(),
+            ctx.request_id,
+            ctx.time_epoch,
+            ctx.http.protocol.unwrap_or_else(|| "HTTP/1.1".to_owned()),
+        ),
+        _ => (String::new(), None, 0, "HTTP/1.1".to_owned()),
+    };
+    // Function URLs send milliseconds; `cargo lambda watch` sends seconds.
+    let time_epoch_ms = if time_epoch_ms > 100_000_000_000 {
+        time_epoch_ms
+    } else if time_epoch_ms > 0 {
+        time_epoch_ms * 1000
+    } else {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    };
+    IncomingRequest {
+        method: parts.method,
+        raw_path,
+        raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body: match body {
+            Body::Text(text) => Bytes::from(text),
+            Body::Binary(bytes) => Bytes::from(bytes),
+            _ => Bytes::new(),
+        },
+        source_ip,
+        request_id: request_id.or(lambda_request_id).unwrap_or_default(),
+        time_epoch_ms,
+        protocol,
+    }
+}
+
+fn outgoing(response: http::Response<Bytes>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match std::str::from_utf8(&body) {
+            Ok(text) if is_text_content_type(content_type) => Body::Text(text.to_owned()),
+            _ => Body::Binary(body.to_vec()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
+
+async fn serve(gateway: &Gateway, request: Request) -> Response<Body> {
+    let request = incoming(request);
+    let request_id = request.request_id.clone();
+    match AssertUnwindSafe(gateway.handle(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => outgoing(response),
+        Err(_) => {
+            tracing::error!(%request_id, "request handler panicked");
+            let mut response = GatewayError::Internal {
+                reason: "panic".to_owned(),
+            }
+            .to_response();
+            if let Ok(id) = http::HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amzn-requestid", id);
+            }
+            outgoing(response)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let store = StoreSettings::from_env();
+    let sdk = clients::sdk_config().await;
+    let reader = Arc::new(DynamoConfigStore::new(
+        clients::dynamodb(&sdk, &store, Role::Front),
+        store.config_table.clone(),
+    ));
+    let invoker = Arc::new(LambdaInvoker::new(clients::lambda(&sdk, &store)));
+    let gateway = Arc::new(Gateway::new(reader, invoker, settings_from_env()));
+    run(service_fn(move |request: Request| {
+        let gateway = gateway.clone();
+        async move { Ok::<_, Infallible>(serve(&gateway, request).await) }
+    }))
+    .await
+}

@@ -1,0 +1,186 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use portico_model::definition::ApiDefinition;
+use portico_model::ports::StoreError;
+use portico_model::records::{Deployment, DeploymentSummary};
+use portico_model::snapshot;
+
+use super::*;
+
+/// An in-memory reader that counts reads and can be made to fail.
+#[derive(Default)]
+struct FakeReader {
+    stages: Mutex<HashMap<String, Stage>>,
+    deployments: Mutex<HashMap<String, Deployment>>,
+    stage_reads: AtomicUsize,
+    deployment_reads: AtomicUsize,
+    down: AtomicBool,
+}
+
+impl FakeReader {
+    fn deploy(&self, deployment_id: &str, body: &str) {
+        let definition: ApiDefinition =
+            serde_json::from_value(serde_json::json!({"name": "a", "routes": [
+                {"method": "GET", "path": "/", "integration": {"type": "mock", "body": body}}
+            ]}))
+            .expect("definition");
+        let deployment = Deployment {
+            api_id: "api".into(),
+            summary: DeploymentSummary {
+                id: deployment_id.into(),
+                description: None,
+                created_date: String::new(),
+                snapshot_bytes: 0,
+            },
+            snapshot: snapshot::compile("api", &definition).expect("compiles"),
+        };
+        self.deployments
+            .lock()
+            .expect("lock")
+            .insert(deployment_id.into(), deployment);
+        let version = self
+            .stages
+            .lock()
+            .expect("lock")
+            .get("prod")
+            .map_or(1, |s| s.version + 1);
+        self.stages.lock().expect("lock").insert(
+            "prod".into(),
+            Stage {
+                api_id: "api".into(),
+                stage_name: "prod".into(),
+                deployment_id: deployment_id.into(),
+                description: None,
+                variables: BTreeMap::new(),
+                version,
+                created_date: String::new(),
+                last_updated_date: String::new(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl ConfigReader for FakeReader {
+    async fn stage(&self, _api: &str, stage: &str) -> Result<Option<Stage>, StoreError> {
+        self.stage_reads.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
+        Ok(self.stages.lock().expect("lock").get(stage).cloned())
+    }
+
+    async fn deployment(&self, _api: &str, id: &str) -> Result<Option<Deployment>, StoreError> {
+        self.deployment_reads.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
+        Ok(self.deployments.lock().expect("lock").get(id).cloned())
+    }
+}
+
+fn body_of(deployed: &Deployed) -> String {
+    match &deployed.snapshot.routes[0].integration {
+        portico_model::definition::Integration::Mock { body, .. } => body.clone(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+const TTL: Duration = Duration::from_secs(2);
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_is_read_once_per_ttl_and_a_deployment_once() {
+    let reader = Arc::new(FakeReader::default());
+    reader.deploy("d1", "one");
+    let cache = ConfigCache::new(reader.clone(), TTL);
+    for _ in 0..5 {
+        assert_eq!(
+            body_of(&cache.load("api", "prod").await.expect("served")),
+            "one"
+        );
+    }
+    assert_eq!(reader.stage_reads.load(Ordering::SeqCst), 1);
+
+    tokio::time::advance(TTL).await;
+    cache.load("api", "prod").await.expect("served");
+    assert_eq!(
+        reader.stage_reads.load(Ordering::SeqCst),
+        2,
+        "re-read after the ttl"
+    );
+    assert_eq!(
+        reader.deployment_reads.load(Ordering::SeqCst),
+        1,
+        "same deployment, not re-read"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_deployment_is_served_after_at_most_one_ttl() {
+    let reader = Arc::new(FakeReader::default());
+    reader.deploy("d1", "one");
+    let cache = ConfigCache::new(reader.clone(), TTL);
+    cache.load("api", "prod").await.expect("served");
+    reader.deploy("d2", "two");
+    tokio::time::advance(TTL - Duration::from_millis(1)).await;
+    assert_eq!(
+        body_of(&cache.load("api", "prod").await.expect("served")),
+        "one"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(
+        body_of(&cache.load("api", "prod").await.expect("served")),
+        "two"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_good_stage_serves_while_the_store_is_down() {
+    let reader = Arc::new(FakeReader::default());
+    reader.deploy("d1", "one");
+    let cache = ConfigCache::new(reader.clone(), TTL);
+    cache.load("api", "prod").await.expect("served");
+    reader.down.store(true, Ordering::SeqCst);
+    tokio::time::advance(TTL).await;
+    assert_eq!(
+        body_of(&cache.load("api", "prod").await.expect("last good")),
+        "one"
+    );
+    // The failing store is tried again once per ttl, not on every request.
+    cache.load("api", "prod").await.expect("last good");
+    assert_eq!(reader.stage_reads.load(Ordering::SeqCst), 2);
+
+    let cold = ConfigCache::new(reader.clone(), TTL);
+    assert!(matches!(
+        cold.load("api", "prod").await,
+        Err(GatewayError::ConfigUnavailable { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_stages_are_missing_routes_and_cached() {
+    let reader = Arc::new(FakeReader::default());
+    let cache = ConfigCache::new(reader.clone(), TTL);
+    for _ in 0..3 {
+        assert_eq!(
+            cache.load("api", "nope").await.err(),
+            Some(GatewayError::MissingAuthenticationToken)
+        );
+    }
+    assert_eq!(reader.stage_reads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_pointing_at_a_missing_deployment_is_an_internal_error() {
+    let reader = Arc::new(FakeReader::default());
+    reader.deploy("d1", "one");
+    reader.deployments.lock().expect("lock").clear();
+    let cache = ConfigCache::new(reader, TTL);
+    assert!(matches!(
+        cache.load("api", "prod").await,
+        Err(GatewayError::Internal { .. })
+    ));
+}

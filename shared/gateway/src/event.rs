@@ -1,0 +1,309 @@
+//! Lambda proxy events and responses, exactly as API Gateway builds and reads them
+//! (payload 2.0, HTTP API style). Events are built from `aws_lambda_events`, the types
+//! `lambda_http` deserializes on the target's side.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use serde_json::Value;
+
+use crate::IncomingRequest;
+
+/// What a proxy event is built from, besides the request itself.
+pub struct EventContext<'a> {
+    pub api_id: &'a str,
+    pub account_id: &'a str,
+    pub stage: &'a str,
+    /// `GET /pets/{id}`
+    pub route_key: String,
+    /// The path as the API sees it (after the stage).
+    pub path: &'a str,
+    pub path_parameters: HashMap<String, String>,
+    pub stage_variables: &'a BTreeMap<String, String>,
+}
+
+/// Content types whose bodies reach a target as text; anything else is base64.
+pub fn is_text_content_type(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | "application/graphql"
+                | ""
+        )
+}
+
+/// Decodes `%XX` escapes; `+` stays `+` in paths and becomes a space in query strings.
+pub fn percent_decode(s: &str, plus_as_space: bool) -> String {
+    let s = if plus_as_space && s.contains('+') {
+        std::borrow::Cow::Owned(s.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Query pairs in order, decoded.
+pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    raw_query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+/// Builds the payload 2.0 event for `request`, as JSON bytes.
+pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
+    let raw_path = format!("/{}{}", ctx.stage, ctx.path);
+
+    // Headers: lower-cased (HeaderMap already is), repeated values joined by commas, the
+    // Cookie header moved out into `cookies`.
+    let mut headers = HeaderMap::new();
+    let mut cookies = Vec::new();
+    for name in request.headers.keys() {
+        let values = request.headers.get_all(name);
+        if name == COOKIE {
+            for value in values {
+                cookies.extend(
+                    String::from_utf8_lossy(value.as_bytes())
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            continue;
+        }
+        let joined: Vec<&[u8]> = values.iter().map(HeaderValue::as_bytes).collect();
+        if let Ok(value) = HeaderValue::from_bytes(&joined.join(&b","[..])) {
+            headers.insert(name.clone(), value);
+        }
+    }
+
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in query_pairs(&request.raw_query) {
+        query.entry(k).or_default().push(v);
+    }
+
+    let (body, is_base64_encoded) = if request.body.is_empty() {
+        (None, false)
+    } else {
+        match std::str::from_utf8(&request.body) {
+            Ok(text) if is_text_content_type(request.header("content-type")) => {
+                (Some(text.to_owned()), false)
+            }
+            _ => (Some(BASE64.encode(&request.body)), true),
+        }
+    };
+
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = request.method.clone();
+    http.path = Some(raw_path.clone());
+    http.protocol = Some(request.protocol.clone());
+    http.source_ip = Some(request.source_ip.clone());
+    http.user_agent = Some(request.user_agent().to_owned());
+
+    let domain_name = request.header("host").unwrap_or_default().to_owned();
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(ctx.route_key.clone());
+    context.account_id = Some(ctx.account_id.to_owned());
+    context.stage = Some(ctx.stage.to_owned());
+    context.request_id = Some(request.request_id.clone());
+    context.apiid = Some(ctx.api_id.to_owned());
+    context.domain_prefix = Some(domain_name.split('.').next().unwrap_or_default().to_owned());
+    context.domain_name = Some(domain_name);
+    context.time = Some(clf_time(request.time_epoch_ms));
+    context.time_epoch = request.time_epoch_ms;
+    context.http = http;
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(ctx.route_key.clone());
+    event.raw_path = Some(raw_path);
+    event.raw_query_string = Some(request.raw_query.clone());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.headers = headers;
+    event.query_string_parameters = QueryMap::from(query);
+    event.path_parameters = ctx.path_parameters.clone();
+    event.stage_variables = ctx
+        .stage_variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    event.body = body;
+    event.is_base64_encoded = is_base64_encoded;
+    event.request_context = context;
+
+    let mut json = serde_json::to_value(&event).unwrap_or(Value::Null);
+    if let Some(object) = json.as_object_mut() {
+        // Fields the type carries for other event kinds; API Gateway's 2.0 event has none of
+        // them, and a target written for it must see the same keys.
+        for key in [
+            "kind",
+            "methodArn",
+            "httpMethod",
+            "identitySource",
+            "authorizationToken",
+            "resource",
+        ] {
+            object.remove(key);
+        }
+        if ctx.stage_variables.is_empty() {
+            object.remove("stageVariables");
+        }
+    }
+    serde_json::to_vec(&json).unwrap_or_default()
+}
+
+/// `22/Nov/2026:02:59:31 +0000`, the format of `requestContext.time`.
+fn clf_time(epoch_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(epoch_ms)
+        .unwrap_or_default()
+        .format("%d/%b/%Y:%H:%M:%S +0000")
+        .to_string()
+}
+
+const V2_RESPONSE_KEYS: [&str; 6] = [
+    "statusCode",
+    "headers",
+    "multiValueHeaders",
+    "body",
+    "isBase64Encoded",
+    "cookies",
+];
+
+/// Reads a function's payload 2.0 answer as API Gateway does. `Err` carries the reason the
+/// answer is malformed (the client gets a 502; the reason goes to the access log).
+pub fn v2_response(payload: &[u8]) -> Result<Response<Bytes>, String> {
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the function's answer is not JSON: {e}"))?;
+    let Some(object) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
+        // Any other valid JSON is the body of a 200.
+        let mut response = Response::new(Bytes::copy_from_slice(payload));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(response);
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|k| !V2_RESPONSE_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!("the function's answer has an unknown key {key:?}"));
+    }
+    let status = match &object["statusCode"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .and_then(|n| u16::try_from(n).ok())
+    .and_then(|n| StatusCode::from_u16(n).ok())
+    .filter(|s| (100..=599).contains(&s.as_u16()))
+    .ok_or_else(|| format!("statusCode {} is not an HTTP status", object["statusCode"]))?;
+
+    let mut headers = HeaderMap::new();
+    let header = |name: &str, value: &Value| -> Result<(HeaderName, HeaderValue), String> {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "header {name:?} has a value that is not text: {other}"
+                ));
+            }
+        };
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid"))?;
+        let value = HeaderValue::from_str(&text)
+            .map_err(|_| format!("header {name} has a value with control characters"))?;
+        Ok((name, value))
+    };
+    // multiValueHeaders first, then headers appended: API Gateway sends both, in that order.
+    match object.get("multiValueHeaders") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, values) in map {
+                let Value::Array(values) = values else {
+                    return Err(format!("multiValueHeaders {name:?} is not a list"));
+                };
+                for value in values {
+                    let (name, value) = header(name, value)?;
+                    headers.append(name, value);
+                }
+            }
+        }
+        Some(_) => return Err("multiValueHeaders is not an object".to_owned()),
+    }
+    match object.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let (name, value) = header(name, value)?;
+                headers.append(name, value);
+            }
+        }
+        Some(_) => return Err("headers is not an object".to_owned()),
+    }
+    match object.get("cookies") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(cookies)) => {
+            for cookie in cookies {
+                let (_, value) = header("set-cookie", cookie)?;
+                headers.append(SET_COOKIE, value);
+            }
+        }
+        Some(_) => return Err("cookies is not a list".to_owned()),
+    }
+    let base64 = match object.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("isBase64Encoded is not a boolean".to_owned()),
+    };
+    let body = match object.get("body") {
+        None | Some(Value::Null) => Bytes::new(),
+        Some(Value::String(s)) if base64 => Bytes::from(
+            BASE64
+                .decode(s.trim())
+                .map_err(|e| format!("body is not valid base64: {e}"))?,
+        ),
+        Some(Value::String(s)) => Bytes::from(s.clone()),
+        Some(_) => return Err("body is not a string".to_owned()),
+    };
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! Portico's data plane: everything the front function does to a request, without the AWS
+//! SDK (ports from `portico-model` stand for DynamoDB and Lambda).
+//!
+//! A request's life, one module per phase, driven top to bottom by [`Gateway::handle`]:
+//! - [`request`]: the incoming request as the function URL delivered it.
+//! - [`resolve`]: which API and stage the path names (`/{apiId}/{stage}/...`).
+//! - [`config`]: the per-instance cache of stage pointers and compiled deployments.
+//! - routing: `portico_model::router`, on the compiled deployment.
+//! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
+//! - [`error`]: every gateway-generated answer, with API Gateway's status, body and type.
+//! - [`access_log`]: one JSON line per request, success or failure.
+
+pub mod access_log;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod integration;
+pub mod request;
+pub mod resolve;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use portico_model::ports::{ConfigReader, Invoker};
+
+pub use error::GatewayError;
+pub use request::IncomingRequest;
+
+/// Settings read once per instance from the environment by the front binary.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a stage pointer is trusted before it is read again: the bound on how late a
+    /// deployment reaches a warm instance.
+    pub config_ttl: Duration,
+    /// Shown to targets as `requestContext.accountId`.
+    pub account_id: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            config_ttl: Duration::from_secs(2),
+            account_id: "000000000000".to_owned(),
+        }
+    }
+}
+
+/// The front's pipeline, built once per instance and shared by every request it serves.
+pub struct Gateway {
+    config: config::ConfigCache,
+    invoker: Arc<dyn Invoker>,
+    http: integration::http::HttpBackend,
+    settings: Settings,
+}
+
+/// What the request carried through the pipeline, for the access log.
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub api_id: Option<String>,
+    pub stage: Option<String>,
+    pub route: Option<String>,
+    pub integration_latency: Option<Duration>,
+}
+
+impl Gateway {
+    pub fn new(
+        reader: Arc<dyn ConfigReader>,
+        invoker: Arc<dyn Invoker>,
+        settings: Settings,
+    ) -> Self {
+        Gateway {
+            config: config::ConfigCache::new(reader, settings.config_ttl),
+            invoker,
+            http: integration::http::HttpBackend::new(),
+            settings,
+        }
+    }
+
+    /// Serves one request. Never fails: every error becomes API Gateway's response for it.
+    pub async fn handle(&self, request: IncomingRequest) -> Response<Bytes> {
+        let started = Instant::now();
+        let mut trace = Trace::default();
+        let result = self.serve(&request, &mut trace).await;
+        let (mut response, error) = match result {
+            Ok(response) => (response, None),
+            Err(error) => (error.to_response(), Some(error)),
+        };
+        if let Ok(id) = HeaderValue::from_str(&request.request_id) {
+            response.headers_mut().insert("x-amzn-requestid", id);
+        }
+        access_log::write(
+            &request,
+            &trace,
+            &response,
+            error.as_ref(),
+            started.elapsed(),
+        );
+        response
+    }
+
+    async fn serve(
+        &self,
+        request: &IncomingRequest,
+        trace: &mut Trace,
+    ) -> Result<Response<Bytes>, GatewayError> {
+        let target = resolve::resolve(&request.raw_path)?;
+        trace.api_id = Some(target.api_id.to_owned());
+        trace.stage = Some(target.stage.to_owned());
+
+        let deployed = self.config.load(target.api_id, target.stage).await?;
+
+        let route_match = deployed
+            .router
+            .find(request.method.as_str(), target.path)
+            .ok_or(GatewayError::no_route(deployed.snapshot.api_type))?;
+        let route = &deployed.snapshot.routes[route_match.route];
+        trace.route = Some(format!("{} {}", route.method, route.path));
+
+        let call = integration::Call {
+            request,
+            path: target.path,
+            route,
+            params: &route_match.params,
+            stage: &deployed.stage,
+            api_id: target.api_id,
+            settings: &self.settings,
+        };
+        let integration_started = Instant::now();
+        let result = integration::run(&call, self.invoker.as_ref(), &self.http).await;
+        trace.integration_latency = Some(integration_started.elapsed());
+        result
+    }
+}

@@ -1,0 +1,18 @@
+//! Portico's pure domain, shared by the front and the admin functions. No AWS SDK here, so it
+//! compiles fast and tests without any service.
+//!
+//! - [`definition`]: the native JSON definition of an API and its validation.
+//! - [`problem`]: problems in operator input, each with a JSON pointer.
+//! - [`router`]: route templates and the router (API Gateway's matching priorities).
+//! - [`target`]: Lambda targets in integration URIs, and stage variable substitution.
+//! - [`snapshot`]: compiling a definition into the immutable snapshot a deployment stores.
+//! - [`records`]: APIs, deployments and stages as the config table holds them.
+//! - [`ports`]: the store and invoker traits, and their error kinds.
+
+pub mod definition;
+pub mod ports;
+pub mod problem;
+pub mod records;
+pub mod router;
+pub mod snapshot;
+pub mod target;

@@ -1,0 +1,106 @@
+//! Store ports: the traits the functions program against, sized to what each one uses. The
+//! front reads ([`ConfigReader`]); only the admin writes ([`ConfigStore`]). Their DynamoDB
+//! adapters live in `portico-store`, as does the Lambda adapter of [`Invoker`]; tests may substitute in-memory ones for a single stage.
+
+use async_trait::async_trait;
+
+use crate::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use crate::target::FunctionTarget;
+
+/// Why a store call failed. The kinds are distinct because callers answer them differently:
+/// a failed condition is the caller's conflict (409/412), throttling and unavailability are
+/// the gateway's (503, or serve the last good config).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the conditional write failed: the item changed or already exists")]
+    ConditionFailed,
+    #[error("the store is throttling requests")]
+    Throttled,
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store is misconfigured: {0}")]
+    Misconfigured(String),
+    #[error("an item in the store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One page of a listing, and the cursor for the next (opaque to clients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+/// What the front needs: the stage pointer and the immutable deployment it names.
+#[async_trait]
+pub trait ConfigReader: Send + Sync {
+    async fn stage(&self, api_id: &str, stage_name: &str) -> Result<Option<Stage>, StoreError>;
+    async fn deployment(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Deployment>, StoreError>;
+}
+
+/// What the admin needs on top: conditional writes and listings.
+#[async_trait]
+pub trait ConfigStore: ConfigReader {
+    /// Creates an API; `ConditionFailed` when the id is taken.
+    async fn create_api(&self, api: &ApiRecord) -> Result<(), StoreError>;
+    /// Replaces an API's definition; `ConditionFailed` unless the stored version is
+    /// `api.version - 1`.
+    async fn update_api(&self, api: &ApiRecord) -> Result<(), StoreError>;
+    async fn api(&self, api_id: &str) -> Result<Option<ApiRecord>, StoreError>;
+    async fn list_apis(&self, page: &Page) -> Result<Listing<ApiRecord>, StoreError>;
+    /// Writes a new deployment; `ConditionFailed` if the id exists (deployments are immutable).
+    /// Returns the stored size of its snapshot, in bytes.
+    async fn create_deployment(&self, deployment: &Deployment) -> Result<u64, StoreError>;
+    async fn list_deployments(
+        &self,
+        api_id: &str,
+        page: &Page,
+    ) -> Result<Listing<DeploymentSummary>, StoreError>;
+    /// Creates (`stage.version == 1`: the stage must not exist) or updates (the stored version
+    /// must be `stage.version - 1`) a stage.
+    async fn put_stage(&self, stage: &Stage) -> Result<(), StoreError>;
+    async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError>;
+}
+
+/// A Lambda function's answer to a synchronous invoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeOutput {
+    pub payload: Vec<u8>,
+    /// Set when the function itself failed (`X-Amz-Function-Error`, or the local emulator's
+    /// HTTP 500 for a handler error).
+    pub function_error: Option<String>,
+}
+
+/// Why an invoke did not reach the function or came back without its answer. API Gateway
+/// answers these 500 (throttling, permissions, a missing function) or 504 (timeout).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    #[error("the Lambda service is throttling the function: {0}")]
+    Throttled(String),
+    #[error("the gateway may not invoke the function: {0}")]
+    Denied(String),
+    #[error("the function does not exist: {0}")]
+    NotFound(String),
+    #[error("the invoke failed: {0}")]
+    Failed(String),
+}
+
+/// What the front needs of Lambda: one synchronous invoke.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    async fn invoke(
+        &self,
+        target: &FunctionTarget,
+        payload: Vec<u8>,
+    ) -> Result<InvokeOutput, InvokeError>;
+}

@@ -1,0 +1,217 @@
+//! The config store ports over DynamoDB. Every write is conditional: creates on
+//! `attribute_not_exists`, updates on the version the writer read.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use portico_model::ports::{ConfigReader, ConfigStore, Listing, Page, StoreError};
+use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::snapshot::MAX_ENCODED_SNAPSHOT;
+
+use crate::errors::store_error;
+use crate::items::{self, API_PREFIX, APIS_PK, DEPLOYMENT_PREFIX, Item, STAGE_PREFIX, api_pk, key};
+
+#[derive(Debug, Clone)]
+pub struct DynamoConfigStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConfigStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoConfigStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item)
+    }
+
+    /// One page of a partition's items whose sort key starts with `prefix`.
+    async fn query(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: &Page,
+        newest_first: bool,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .scan_index_forward(!newest_first)
+            .limit(page.limit.clamp(1, 500) as i32)
+            .consistent_read(true);
+        if let Some(after) = &page.after {
+            request = request.set_exclusive_start_key(Some(key(pk, format!("{prefix}{after}"))));
+        }
+        let output = request.send().await.map_err(store_error)?;
+        let next = output
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|sk| sk.strip_prefix(prefix))
+            .map(str::to_owned);
+        Ok((output.items.unwrap_or_default(), next))
+    }
+
+    async fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if let Some(version) = expected_version {
+            request = request
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", AttributeValue::N(version.to_string()));
+        }
+        request.send().await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+const VERSION_IS: &str = "#v = :v";
+
+#[async_trait]
+impl ConfigReader for DynamoConfigStore {
+    async fn stage(&self, api_id: &str, stage_name: &str) -> Result<Option<Stage>, StoreError> {
+        self.get(api_pk(api_id), format!("{STAGE_PREFIX}{stage_name}"))
+            .await?
+            .map(|item| items::stage_from_item(api_id, &item))
+            .transpose()
+    }
+
+    async fn deployment(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Deployment>, StoreError> {
+        self.get(
+            api_pk(api_id),
+            format!("{DEPLOYMENT_PREFIX}{deployment_id}"),
+        )
+        .await?
+        .map(|item| items::deployment_from_item(api_id, &item))
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl ConfigStore for DynamoConfigStore {
+    async fn create_api(&self, api: &ApiRecord) -> Result<(), StoreError> {
+        self.put(items::api_to_item(api), NOT_EXISTS, None).await
+    }
+
+    async fn update_api(&self, api: &ApiRecord) -> Result<(), StoreError> {
+        let previous = api
+            .version
+            .checked_sub(1)
+            .ok_or(StoreError::ConditionFailed)?;
+        self.put(items::api_to_item(api), VERSION_IS, Some(previous))
+            .await
+    }
+
+    async fn api(&self, api_id: &str) -> Result<Option<ApiRecord>, StoreError> {
+        self.get(APIS_PK.to_owned(), api_pk(api_id))
+            .await?
+            .map(|item| items::api_from_item(&item))
+            .transpose()
+    }
+
+    async fn list_apis(&self, page: &Page) -> Result<Listing<ApiRecord>, StoreError> {
+        let (found, next) = self
+            .query(APIS_PK.to_owned(), API_PREFIX, page, false)
+            .await?;
+        let items = found
+            .iter()
+            .map(items::api_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { items, next })
+    }
+
+    async fn create_deployment(&self, deployment: &Deployment) -> Result<u64, StoreError> {
+        let encoded = deployment.snapshot.encode();
+        let size = encoded.len() as u64;
+        if encoded.len() > MAX_ENCODED_SNAPSHOT {
+            return Err(StoreError::Misconfigured(format!(
+                "the compressed snapshot is {} bytes; at most {MAX_ENCODED_SNAPSHOT} fit in one item",
+                encoded.len()
+            )));
+        }
+        self.put(
+            items::deployment_to_item(deployment, encoded),
+            NOT_EXISTS,
+            None,
+        )
+        .await?;
+        Ok(size)
+    }
+
+    async fn list_deployments(
+        &self,
+        api_id: &str,
+        page: &Page,
+    ) -> Result<Listing<DeploymentSummary>, StoreError> {
+        // Ids are ULIDs, so newest first is the reverse of sort-key order.
+        let (found, next) = self
+            .query(api_pk(api_id), DEPLOYMENT_PREFIX, page, true)
+            .await?;
+        let items = found
+            .iter()
+            .map(items::deployment_summary_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { items, next })
+    }
+
+    async fn put_stage(&self, stage: &Stage) -> Result<(), StoreError> {
+        let item = items::stage_to_item(stage);
+        match stage.version {
+            0 => Err(StoreError::ConditionFailed),
+            1 => self.put(item, NOT_EXISTS, None).await,
+            v => self.put(item, VERSION_IS, Some(v - 1)).await,
+        }
+    }
+
+    async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError> {
+        let mut stages = Vec::new();
+        let mut page = Page {
+            limit: 500,
+            after: None,
+        };
+        loop {
+            let (found, next) = self
+                .query(api_pk(api_id), STAGE_PREFIX, &page, false)
+                .await?;
+            for item in &found {
+                stages.push(items::stage_from_item(api_id, item)?);
+            }
+            match next {
+                Some(after) => page.after = Some(after),
+                None => return Ok(stages),
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Domain records to DynamoDB items and back: the only place that knows the item layout.
+//!
+//! Config table layout (pk, sk):
+//! - `APIS`, `API#{apiId}`: an API (name, definition JSON, version, dates). One partition for
+//!   all APIs makes listing them a Query, not a Scan; only the admin touches it.
+//! - `API#{apiId}`, `DEPLOYMENT#{deploymentId}`: an immutable deployment (deflated snapshot).
+//! - `API#{apiId}`, `STAGE#{stageName}`: a stage and the deployment it points at.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use portico_model::definition::ApiDefinition;
+use portico_model::ports::StoreError;
+use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::snapshot::Snapshot;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const APIS_PK: &str = "APIS";
+pub const API_PREFIX: &str = "API#";
+pub const DEPLOYMENT_PREFIX: &str = "DEPLOYMENT#";
+pub const STAGE_PREFIX: &str = "STAGE#";
+
+pub fn api_pk(api_id: &str) -> String {
+    format!("{API_PREFIX}{api_id}")
+}
+
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk.into())),
+        ("sk".to_owned(), AttributeValue::S(sk.into())),
+    ])
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn corrupt(item: &Item, what: &str) -> StoreError {
+    let at = match (item.get("pk"), item.get("sk")) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("{pk}/{sk}"),
+        _ => "an item".to_owned(),
+    };
+    StoreError::Corrupt(format!("{at}: {what}"))
+}
+
+fn get_s(item: &Item, name: &str) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(corrupt(
+            item,
+            &format!("attribute {name} is missing or not a string"),
+        )),
+    }
+}
+
+fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Result<u64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| corrupt(item, &format!("attribute {name} is not a whole number"))),
+        _ => Err(corrupt(
+            item,
+            &format!("attribute {name} is missing or not a number"),
+        )),
+    }
+}
+
+pub fn api_to_item(api: &ApiRecord) -> Item {
+    let mut item = key(APIS_PK, api_pk(&api.id));
+    item.insert("apiId".into(), s(&api.id));
+    item.insert("name".into(), s(&api.definition.name));
+    item.insert(
+        "definition".into(),
+        s(serde_json::to_string(&api.definition).unwrap_or_default()),
+    );
+    item.insert("version".into(), n(api.version));
+    item.insert("createdDate".into(), s(&api.created_date));
+    item.insert("lastUpdatedDate".into(), s(&api.last_updated_date));
+    item
+}
+
+pub fn api_from_item(item: &Item) -> Result<ApiRecord, StoreError> {
+    let definition: ApiDefinition = serde_json::from_str(&get_s(item, "definition")?)
+        .map_err(|e| corrupt(item, &format!("definition is not valid: {e}")))?;
+    Ok(ApiRecord {
+        id: get_s(item, "apiId")?,
+        definition,
+        version: get_n(item, "version")?,
+        created_date: get_s(item, "createdDate")?,
+        last_updated_date: get_s(item, "lastUpdatedDate")?,
+    })
+}
+
+pub fn deployment_to_item(deployment: &Deployment, encoded_snapshot: Vec<u8>) -> Item {
+    let summary = &deployment.summary;
+    let mut item = key(
+        api_pk(&deployment.api_id),
+        format!("{DEPLOYMENT_PREFIX}{}", summary.id),
+    );
+    item.insert("deploymentId".into(), s(&summary.id));
+    if let Some(description) = &summary.description {
+        item.insert("description".into(), s(description));
+    }
+    item.insert("createdDate".into(), s(&summary.created_date));
+    item.insert("snapshotBytes".into(), n(encoded_snapshot.len() as u64));
+    item.insert(
+        "snapshot".into(),
+        AttributeValue::B(Blob::new(encoded_snapshot)),
+    );
+    item
+}
+
+pub fn deployment_summary_from_item(item: &Item) -> Result<DeploymentSummary, StoreError> {
+    Ok(DeploymentSummary {
+        id: get_s(item, "deploymentId")?,
+        description: opt_s(item, "description"),
+        created_date: get_s(item, "createdDate")?,
+        snapshot_bytes: get_n(item, "snapshotBytes")?,
+    })
+}
+
+pub fn deployment_from_item(api_id: &str, item: &Item) -> Result<Deployment, StoreError> {
+    let Some(AttributeValue::B(blob)) = item.get("snapshot") else {
+        return Err(corrupt(item, "attribute snapshot is missing or not binary"));
+    };
+    let snapshot = Snapshot::decode(blob.as_ref()).map_err(|e| corrupt(item, &e))?;
+    Ok(Deployment {
+        api_id: api_id.to_owned(),
+        summary: deployment_summary_from_item(item)?,
+        snapshot,
+    })
+}
+
+pub fn stage_to_item(stage: &Stage) -> Item {
+    let mut item = key(
+        api_pk(&stage.api_id),
+        format!("{STAGE_PREFIX}{}", stage.stage_name),
+    );
+    item.insert("stageName".into(), s(&stage.stage_name));
+    item.insert("deploymentId".into(), s(&stage.deployment_id));
+    if let Some(description) = &stage.description {
+        item.insert("description".into(), s(description));
+    }
+    item.insert(
+        "variables".into(),
+        AttributeValue::M(
+            stage
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect(),
+        ),
+    );
+    item.insert("version".into(), n(stage.version));
+    item.insert("createdDate".into(), s(&stage.created_date));
+    item.insert("lastUpdatedDate".into(), s(&stage.last_updated_date));
+    item
+}
+
+pub fn stage_from_item(api_id: &str, item: &Item) -> Result<Stage, StoreError> {
+    let variables = match item.get("variables") {
+        None => BTreeMap::new(),
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                AttributeValue::S(v) => Ok((k.clone(), v.clone())),
+                _ => Err(corrupt(
+                    item,
+                    &format!("stage variable {k} is not a string"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(corrupt(item, "attribute variables is not a map")),
+    };
+    Ok(Stage {
+        api_id: api_id.to_owned(),
+        stage_name: get_s(item, "stageName")?,
+        deployment_id: get_s(item, "deploymentId")?,
+        description: opt_s(item, "description"),
+        variables,
+        version: get_n(item, "version")?,
+        created_date: get_s(item, "createdDate")?,
+        last_updated_date: get_s(item, "lastUpdatedDate")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_round_trips_and_corruption_is_named() {
+        let stage = Stage {
+            api_id: "a1".into(),
+            stage_name: "prod".into(),
+            deployment_id: "d1".into(),
+            description: None,
+            variables: BTreeMap::from([("alias".into(), "live".into())]),
+            version: 3,
+            created_date: "2026-01-01T00:00:00Z".into(),
+            last_updated_date: "2026-01-02T00:00:00Z".into(),
+        };
+        let mut item = stage_to_item(&stage);
+        assert_eq!(stage_from_item("a1", &item), Ok(stage));
+        item.insert("version".into(), s("three"));
+        let Err(StoreError::Corrupt(message)) = stage_from_item("a1", &item) else {
+            panic!("a non-numeric version must be reported as corrupt");
+        };
+        assert!(
+            message.contains("API#a1/STAGE#prod") && message.contains("version"),
+            "{message}"
+        );
+    }
+}

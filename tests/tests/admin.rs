@@ -1,0 +1,351 @@
+//! The admin API in process, over the DynamoDB store on dynalite: what operators see.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use portico_control::{Admin, AdminRequest};
+use portico_store::clients::Role;
+use portico_store::dynamo::DynamoConfigStore;
+use portico_tests::dynamodb;
+use serde_json::{Value, json};
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+async fn call(
+    admin: &Admin,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> Reply {
+    let mut headers = HeaderMap::new();
+    if let Some(tag) = if_match {
+        headers.insert("if-match", HeaderValue::from_str(tag).expect("header"));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let response = admin
+        .handle(AdminRequest {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers,
+            body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
+            caller: "test".to_owned(),
+        })
+        .await;
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(response.body()).expect("admin answers JSON"),
+    }
+}
+
+async fn admin() -> Admin {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    Admin::new(Arc::new(store))
+}
+
+fn pets() -> Value {
+    json!({"name": "pets", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+    ]})
+}
+
+#[tokio::test]
+async fn create_read_update_with_etags() {
+    let admin = admin().await;
+    let created = call(&admin, Method::POST, "/apis", Some(pets()), None).await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.headers["etag"], "\"1\"");
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(id.len(), 10);
+
+    let read = call(&admin, Method::GET, &format!("/apis/{id}"), None, None).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["definition"]["routes"][0]["path"], "/pets/{id}");
+
+    let mut changed = pets();
+    changed["description"] = json!("v2");
+    let updated = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}"),
+        Some(changed.clone()),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.body["version"], 2);
+
+    let stale = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}"),
+        Some(changed),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    assert_eq!(stale.body["currentVersion"], 2);
+
+    let listed = call(&admin, Method::GET, "/apis?limit=10", None, None).await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_bad_definition_lists_every_problem_by_pointer() {
+    let admin = admin().await;
+    let bad = json!({"name": "", "routes": [
+        {"method": "GET", "path": "/a/{x}", "integration": {"type": "http_proxy", "uri": "ftp://x"}},
+        {"method": "GET", "path": "/a/{y}", "integration": {"type": "aws_proxy", "uri": "arn:aws:s3:::bucket"}}
+    ]});
+    let reply = call(&admin, Method::POST, "/apis", Some(bad), None).await;
+    assert_eq!(reply.status, 400);
+    let pointers: Vec<&str> = reply.body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/name",
+            "/routes/0/integration/uri",
+            "/routes/1/path",
+            "/routes/1/integration/uri"
+        ]
+    );
+
+    let typo = call(&admin, Method::POST, "/apis", Some(json!({"name": "x", "routes": [{"method": "GET", "path": "/", "integration": {"type": "mock", "statuscode": 200}}]})), None).await;
+    assert_eq!(typo.status, 400);
+    assert_eq!(typo.body["problems"][0]["pointer"], "/routes/0/integration");
+    assert!(
+        typo.body["problems"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("statuscode")
+    );
+
+    let not_json = admin
+        .handle(AdminRequest {
+            method: Method::POST,
+            path: "/apis".into(),
+            query: String::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{\"name\": "),
+            caller: "test".into(),
+        })
+        .await;
+    assert_eq!(not_json.status(), 400);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_writers_lose_no_update() {
+    let admin = Arc::new(admin().await);
+    let created = call(&admin, Method::POST, "/apis", Some(pets()), None).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let mut writers = Vec::new();
+    for writer in 0..20 {
+        let admin = admin.clone();
+        let id = id.clone();
+        writers.push(tokio::spawn(async move {
+            // Read, add this writer's route, write back naming the version read; on 412, again.
+            for _attempt in 0..200 {
+                let read = call(&admin, Method::GET, &format!("/apis/{id}"), None, None).await;
+                let version = read.body["version"].as_u64().expect("version");
+                let mut definition = read.body["definition"].clone();
+                definition["routes"].as_array_mut().expect("routes").push(json!({
+                    "method": "GET", "path": format!("/writer{writer}"), "integration": {"type": "mock"}
+                }));
+                let tag = format!("\"{version}\"");
+                let put = call(&admin, Method::PUT, &format!("/apis/{id}"), Some(definition), Some(&tag)).await;
+                match put.status {
+                    200 => return,
+                    412 => continue,
+                    other => panic!("unexpected {other}: {}", put.body),
+                }
+            }
+            panic!("writer {writer} never got its update in");
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer finished");
+    }
+    let last = call(&admin, Method::GET, &format!("/apis/{id}"), None, None).await;
+    assert_eq!(last.body["version"], 21);
+    let routes = last.body["definition"]["routes"]
+        .as_array()
+        .expect("routes");
+    for writer in 0..20 {
+        let path = format!("/writer{writer}");
+        assert!(
+            routes.iter().any(|r| r["path"] == path.as_str()),
+            "{path} was lost"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deploy_compiles_snapshots_and_moves_the_stage() {
+    let admin = admin().await;
+    let empty = call(
+        &admin,
+        Method::POST,
+        "/apis",
+        Some(json!({"name": "empty"})),
+        None,
+    )
+    .await;
+    let empty_id = empty.body["id"].as_str().expect("id").to_owned();
+    let refused = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{empty_id}/deployments"),
+        Some(json!({"stageName": "prod"})),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.body["problems"][0]["pointer"], "/definition/routes");
+
+    let created = call(&admin, Method::POST, "/apis", Some(pets()), None).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let first = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/deployments"),
+        Some(json!({"stageName": "prod", "variables": {"alias": "live"}})),
+        None,
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let first_id = first.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(first.body["stage"]["deploymentId"], first_id.as_str());
+    assert_eq!(first.body["stage"]["variables"]["alias"], "live");
+
+    let second = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/deployments"),
+        Some(json!({"stageName": "prod", "description": "again"})),
+        None,
+    )
+    .await;
+    let second_id = second.body["id"].as_str().expect("id").to_owned();
+    assert!(second_id > first_id, "deployment ids are time-ordered");
+    assert_eq!(second.body["stage"]["version"], 2);
+    assert_eq!(
+        second.body["stage"]["variables"]["alias"], "live",
+        "variables survive a redeploy"
+    );
+
+    // Roll back by pointing the stage at the first deployment again.
+    let back = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/prod"),
+        Some(json!({"deploymentId": first_id})),
+        Some("\"2\""),
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(back.body["deploymentId"], first_id.as_str());
+
+    let nowhere = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/prod"),
+        Some(json!({"deploymentId": "01NOPE"})),
+        None,
+    )
+    .await;
+    assert_eq!(nowhere.status, 400);
+    assert_eq!(nowhere.body["problems"][0]["pointer"], "/deploymentId");
+
+    let bad_vars = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/prod"),
+        Some(json!({"deploymentId": first_id, "variables": {"a-b": "x", "ok": "y".repeat(513)}})),
+        None,
+    )
+    .await;
+    assert_eq!(bad_vars.status, 400);
+    let pointers: Vec<&str> = bad_vars.body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(pointers, ["/variables/a-b", "/variables/ok"]);
+
+    let listed = call(
+        &admin,
+        Method::GET,
+        &format!("/apis/{id}/deployments"),
+        None,
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, [second_id.as_str(), first_id.as_str()]);
+}
+
+#[tokio::test]
+async fn unknown_paths_methods_and_resources() {
+    let admin = admin().await;
+    assert_eq!(
+        call(&admin, Method::GET, "/nope", None, None).await.status,
+        404
+    );
+    let wrong = call(&admin, Method::DELETE, "/apis", None, None).await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.headers["allow"], "GET, POST");
+    assert_eq!(
+        call(&admin, Method::GET, "/apis/zzzzzzzzzz", None, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&admin, Method::GET, "/apis/bad%23id", None, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&admin, Method::GET, "/apis?limit=9999", None, None)
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_answers_503_and_writes_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let client = dynamodb::client_for(&format!("http://127.0.0.1:{port}"), Role::Front).await;
+    let admin = Admin::new(Arc::new(DynamoConfigStore::new(client, "portico-config")));
+    let reply = call(&admin, Method::POST, "/apis", Some(pets()), None).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was changed")
+    );
+}

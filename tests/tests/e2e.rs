@@ -1,0 +1,330 @@
+//! Whole requests on real parts: the admin and front functions and the `echo` target run by
+//! `cargo lambda watch`, config in dynalite, HTTP backends on loopback. Each test creates its
+//! own API, so tests share the stack but never each other's config.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use portico_tests::backend;
+use portico_tests::stack::{Answer, admin_url, create_api, deploy, front_url, http, send};
+use serde_json::{Value, json};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+async fn get(path: &str) -> Answer {
+    send(http().get(front_url(path))).await
+}
+
+fn assert_gateway_error(answer: &Answer, status: u16, body: &str, error_type: Option<&str>) {
+    assert_eq!(answer.status, status, "{}", answer.text());
+    assert_eq!(answer.text(), body);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.header("x-amzn-errortype"), error_type);
+    assert!(
+        answer
+            .header("x-amzn-requestid")
+            .is_some_and(|id| !id.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn mock_integration_answers_from_the_gateway() {
+    let id = create_api(&json!({"name": "mock", "routes": [
+        {"method": "GET", "path": "/hello", "integration": {"type": "mock", "statusCode": 201,
+            "headers": {"x-mock": "yes", "content-type": "text/plain"}, "body": "hi there"}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let answer = get(&format!("/{id}/prod/hello")).await;
+    assert_eq!(answer.status, 201);
+    assert_eq!(answer.text(), "hi there");
+    assert_eq!(answer.header("x-mock"), Some("yes"));
+    assert_eq!(answer.header("content-type"), Some("text/plain"));
+    assert!(answer.header("x-amzn-requestid").is_some());
+}
+
+#[tokio::test]
+async fn lambda_proxy_delivers_the_payload_2_0_event_api_gateway_sends() {
+    let id = create_api(&json!({"name": "echo", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "${stageVariables.fn}"}},
+        {"method": "POST", "path": "/pets", "integration": {"type": "aws_proxy", "uri": "echo", "payloadFormatVersion": "2.0"}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({"fn": "echo", "color": "blue"})).await;
+
+    let answer = send(
+        http()
+            .get(front_url(&format!("/{id}/prod/pets/a%20b?a=1&a=2&b=x%20y")))
+            .header("cookie", "c=1; d=2")
+            .header("x-custom", "hello"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        answer.header("x-echo"),
+        Some("yes"),
+        "the target's headers reach the client"
+    );
+    let seen = answer.json();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(
+        seen["rawPath"], "/prod/pets/a%20b",
+        "rawPath keeps the stage, as an HTTP API's does"
+    );
+    assert_eq!(
+        seen["pathParameters"],
+        json!({"id": ["a b"]}),
+        "path parameters are decoded"
+    );
+    assert_eq!(seen["query"], json!({"a": ["1", "2"], "b": ["x y"]}));
+    assert_eq!(
+        seen["stageVariables"],
+        json!({"fn": ["echo"], "color": ["blue"]})
+    );
+    assert_eq!(
+        seen["headers"]["cookie"],
+        json!(["c=1; d=2"]),
+        "cookies arrive through the cookies field"
+    );
+    assert_eq!(seen["headers"]["x-custom"], json!(["hello"]));
+    let ctx = &seen["requestContext"];
+    assert_eq!(ctx["routeKey"], "GET /pets/{id}");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["apiId"], id.as_str());
+    assert_eq!(ctx["http"]["method"], "GET");
+    assert_eq!(ctx["http"]["path"], "/prod/pets/a%20b");
+    assert_eq!(ctx["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(
+        ctx["requestId"].as_str(),
+        answer.header("x-amzn-requestid"),
+        "one request id for the client and the target"
+    );
+    let epoch_ms = ctx["timeEpoch"].as_i64().expect("timeEpoch");
+    assert!(
+        epoch_ms > 1_700_000_000_000,
+        "timeEpoch is in milliseconds: {epoch_ms}"
+    );
+
+    let text = send(
+        http()
+            .post(front_url(&format!("/{id}/prod/pets")))
+            .header("content-type", "application/json")
+            .body(r#"{"name":"rex"}"#),
+    )
+    .await
+    .json();
+    assert_eq!(text["body"], r#"{"name":"rex"}"#);
+    assert_eq!(text["bodyIsBinary"], false);
+
+    let bytes: Vec<u8> = (0..=255).collect();
+    let binary = send(
+        http()
+            .post(front_url(&format!("/{id}/prod/pets")))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.clone()),
+    )
+    .await
+    .json();
+    assert_eq!(binary["bodyIsBinary"], true);
+    assert_eq!(
+        binary["body"],
+        B64.encode(&bytes),
+        "binary bodies arrive byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn lambda_failures_answer_as_api_gateway_does() {
+    let id = create_api(&json!({"name": "failures", "routes": [
+        {"method": "GET", "path": "/{proxy+}", "integration": {"type": "aws_proxy", "uri": "echo"}},
+        {"method": "GET", "path": "/missing", "integration": {"type": "aws_proxy", "uri": "${stageVariables.nope}"}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    // The echo handler returns Err for paths ending in /fail.
+    let failed = get(&format!("/{id}/prod/x/fail")).await;
+    assert_gateway_error(
+        &failed,
+        502,
+        r#"{"message": "Internal server error"}"#,
+        Some("InternalServerErrorException"),
+    );
+    // A stage variable the stage does not define is the gateway's misconfiguration.
+    let misconfigured = get(&format!("/{id}/prod/missing")).await;
+    assert_gateway_error(
+        &misconfigured,
+        500,
+        r#"{"message": "Internal server error"}"#,
+        Some("InternalServerErrorException"),
+    );
+}
+
+#[tokio::test]
+async fn http_proxy_forwards_the_request_and_strips_hop_by_hop_headers() {
+    let backend = backend::start().await;
+    let id = create_api(&json!({"name": "proxy", "routes": [
+        {"method": "ANY", "path": "/svc/{proxy+}", "integration": {"type": "http_proxy", "uri": backend.url("/base/{proxy}")}},
+        {"method": "GET", "path": "/bytes", "integration": {"type": "http_proxy", "uri": backend.url("/bytes")}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+
+    let body: Vec<u8> = vec![0, 159, 146, 150, 255];
+    let answer = send(
+        http()
+            .put(front_url(&format!("/{id}/prod/svc/a/b%20c?x=1&x=2")))
+            .header("x-keep", "1")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("content-type", "application/octet-stream")
+            .body(body.clone()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-backend"), Some("yes"));
+    assert_eq!(
+        answer.header("x-hop-secret"),
+        None,
+        "a header the backend named in Connection is hop-by-hop"
+    );
+    let seen = answer.json();
+    assert_eq!(seen["method"], "PUT");
+    assert_eq!(seen["pathAndQuery"], "/base/a/b%20c?x=1&x=2");
+    assert_eq!(seen["headers"]["x-keep"], json!(["1"]));
+    assert_eq!(
+        seen["headers"]["x-forwarded-for"],
+        json!(["203.0.113.9, 127.0.0.1"])
+    );
+    assert_eq!(
+        seen["headers"]["x-amzn-requestid"][0].as_str(),
+        answer.header("x-amzn-requestid")
+    );
+    assert_eq!(seen["bodyBase64"], B64.encode(&body));
+
+    let bytes = get(&format!("/{id}/prod/bytes")).await;
+    assert_eq!(bytes.status, 200);
+    assert_eq!(
+        bytes.body.to_vec(),
+        (0..=255).collect::<Vec<u8>>(),
+        "binary responses pass byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn slow_and_unreachable_backends() {
+    let backend = backend::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let id = create_api(&json!({"name": "slow", "routes": [
+        {"method": "GET", "path": "/slow", "integration": {"type": "http_proxy", "uri": backend.url("/slow/5000"), "timeoutInMillis": 300}},
+        {"method": "GET", "path": "/down", "integration": {"type": "http_proxy", "uri": format!("http://127.0.0.1:{closed_port}/")}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let slow = get(&format!("/{id}/prod/slow")).await;
+    assert_gateway_error(
+        &slow,
+        504,
+        r#"{"message": "Endpoint request timed out"}"#,
+        None,
+    );
+    let down = get(&format!("/{id}/prod/down")).await;
+    assert_gateway_error(
+        &down,
+        502,
+        r#"{"message": "Internal server error"}"#,
+        Some("InternalServerErrorException"),
+    );
+}
+
+#[tokio::test]
+async fn missing_routes_answer_per_api_type() {
+    let rest = create_api(&json!({"name": "rest", "routes": [
+        {"method": "GET", "path": "/only", "integration": {"type": "mock"}}
+    ]}))
+    .await;
+    deploy(&rest, "prod", json!({})).await;
+    let token = r#"{"message":"Missing Authentication Token"}"#;
+    let missing = Some("MissingAuthenticationTokenException");
+    assert_gateway_error(
+        &get(&format!("/{rest}/prod/other")).await,
+        403,
+        token,
+        missing,
+    );
+    assert_gateway_error(
+        &send(http().post(front_url(&format!("/{rest}/prod/only")))).await,
+        403,
+        token,
+        missing,
+    );
+    assert_gateway_error(
+        &get(&format!("/{rest}/nostage/only")).await,
+        403,
+        token,
+        missing,
+    );
+    assert_gateway_error(&get("/nosuchapi0/prod/only").await, 403, token, missing);
+    assert_gateway_error(&get("/").await, 403, token, missing);
+
+    let http_api = create_api(&json!({"name": "http", "type": "HTTP", "routes": [
+        {"method": "GET", "path": "/only", "integration": {"type": "mock"}}
+    ]}))
+    .await;
+    deploy(&http_api, "prod", json!({})).await;
+    assert_gateway_error(
+        &get(&format!("/{http_api}/prod/other")).await,
+        404,
+        r#"{"message":"Not Found"}"#,
+        None,
+    );
+}
+
+#[tokio::test]
+async fn a_new_deployment_reaches_the_front_within_the_config_ttl() {
+    let definition = |body: &str| {
+        json!({"name": "moving", "routes": [
+            {"method": "GET", "path": "/v", "integration": {"type": "mock", "body": body}}
+        ]})
+    };
+    let id = create_api(&definition("one")).await;
+    deploy(&id, "prod", json!({})).await;
+    assert_eq!(get(&format!("/{id}/prod/v")).await.text(), "one");
+
+    let put = send(
+        http()
+            .put(admin_url(&format!("/apis/{id}")))
+            .header("if-match", "\"1\"")
+            .json(&definition("two")),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    // Not deployed yet: the stage still serves its deployment.
+    assert_eq!(get(&format!("/{id}/prod/v")).await.text(), "one");
+    deploy(&id, "prod", json!({})).await;
+    let deployed = Instant::now();
+    // Bounded wait: the front's TTL in the test stack is 0.5 s; allow far more before failing.
+    loop {
+        let body = get(&format!("/{id}/prod/v")).await.text();
+        if body == "two" {
+            break;
+        }
+        assert_eq!(body, "one");
+        assert!(
+            deployed.elapsed() < Duration::from_secs(10),
+            "the deployment never reached the front"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("deployment propagation: {:?}", deployed.elapsed());
+}
+
+#[tokio::test]
+async fn the_admin_function_url_answers_json_errors() {
+    let answer = send(http().post(admin_url("/apis")).body("{not json")).await;
+    assert_eq!(answer.status, 400);
+    let body: Value = answer.json();
+    assert!(body["problems"].is_array());
+    let answer = send(http().get(admin_url("/nothing-here"))).await;
+    assert_eq!(answer.status, 404);
+}

@@ -1,0 +1,232 @@
+//! The DynamoDB config store against a real DynamoDB API server (dynalite on loopback).
+
+use std::collections::BTreeMap;
+
+use portico_model::definition::ApiDefinition;
+use portico_model::ports::{ConfigReader, ConfigStore, Page, StoreError};
+use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::snapshot;
+use portico_store::clients::Role;
+use portico_store::dynamo::DynamoConfigStore;
+use portico_tests::dynamodb;
+use serde_json::json;
+
+fn definition(name: &str) -> ApiDefinition {
+    serde_json::from_value(json!({"name": name, "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+    ]}))
+    .expect("a valid definition")
+}
+
+fn api(id: &str, version: u64) -> ApiRecord {
+    ApiRecord {
+        id: id.to_owned(),
+        definition: definition("pets"),
+        version,
+        created_date: "2026-11-22T00:00:00Z".to_owned(),
+        last_updated_date: "2026-11-22T00:00:00Z".to_owned(),
+    }
+}
+
+fn deployment(api_id: &str, id: &str) -> Deployment {
+    Deployment {
+        api_id: api_id.to_owned(),
+        summary: DeploymentSummary {
+            id: id.to_owned(),
+            description: Some("first".to_owned()),
+            created_date: "2026-11-22T00:00:00Z".to_owned(),
+            snapshot_bytes: 0,
+        },
+        snapshot: snapshot::compile(api_id, &definition("pets")).expect("compiles"),
+    }
+}
+
+fn stage(api_id: &str, deployment_id: &str, version: u64) -> Stage {
+    Stage {
+        api_id: api_id.to_owned(),
+        stage_name: "prod".to_owned(),
+        deployment_id: deployment_id.to_owned(),
+        description: None,
+        variables: BTreeMap::from([("alias".to_owned(), "live".to_owned())]),
+        version,
+        created_date: "2026-11-22T00:00:00Z".to_owned(),
+        last_updated_date: "2026-11-22T00:00:00Z".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn api_writes_are_conditional_on_the_version_read() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    store.create_api(&api("a1", 1)).await.expect("created");
+    assert_eq!(
+        store.create_api(&api("a1", 1)).await,
+        Err(StoreError::ConditionFailed),
+        "an id is created once"
+    );
+    store.update_api(&api("a1", 2)).await.expect("1 -> 2");
+    assert_eq!(
+        store.update_api(&api("a1", 2)).await,
+        Err(StoreError::ConditionFailed),
+        "a writer that read version 1 must not overwrite version 2"
+    );
+    assert_eq!(store.api("a1").await.expect("read"), Some(api("a1", 2)));
+    assert_eq!(store.api("missing").await.expect("read"), None);
+}
+
+#[tokio::test]
+async fn deployments_are_immutable_and_listed_newest_first() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    let first = deployment("a1", "01AAAAAAAAAAAAAAAAAAAAAAAA");
+    let size = store.create_deployment(&first).await.expect("written");
+    assert!(size > 0);
+    assert_eq!(
+        store.create_deployment(&first).await,
+        Err(StoreError::ConditionFailed),
+        "a deployment is never overwritten"
+    );
+    for id in ["01BBBBBBBBBBBBBBBBBBBBBBBB", "01CCCCCCCCCCCCCCCCCCCCCCCC"] {
+        store
+            .create_deployment(&deployment("a1", id))
+            .await
+            .expect("written");
+    }
+    let read = store
+        .deployment("a1", "01AAAAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(read.snapshot, first.snapshot);
+    assert_eq!(read.summary.snapshot_bytes, size);
+
+    let page = store
+        .list_deployments(
+            "a1",
+            &Page {
+                limit: 2,
+                after: None,
+            },
+        )
+        .await
+        .expect("listed");
+    let ids: Vec<_> = page.items.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["01CCCCCCCCCCCCCCCCCCCCCCCC", "01BBBBBBBBBBBBBBBBBBBBBBBB"]
+    );
+    let rest = store
+        .list_deployments(
+            "a1",
+            &Page {
+                limit: 2,
+                after: page.next,
+            },
+        )
+        .await
+        .expect("listed");
+    let ids: Vec<_> = rest.items.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["01AAAAAAAAAAAAAAAAAAAAAAAA"]);
+}
+
+#[tokio::test]
+async fn stage_pointer_moves_only_from_the_version_read() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    store
+        .put_stage(&stage("a1", "d1", 1))
+        .await
+        .expect("created");
+    assert_eq!(
+        store.put_stage(&stage("a1", "d2", 1)).await,
+        Err(StoreError::ConditionFailed),
+        "creating an existing stage fails"
+    );
+    store.put_stage(&stage("a1", "d2", 2)).await.expect("moved");
+    assert_eq!(
+        store.put_stage(&stage("a1", "d3", 2)).await,
+        Err(StoreError::ConditionFailed)
+    );
+    let read = store
+        .stage("a1", "prod")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(read.deployment_id, "d2");
+    assert_eq!(read.variables["alias"], "live");
+    assert_eq!(store.list_stages("a1").await.expect("listed").len(), 1);
+}
+
+#[tokio::test]
+async fn listing_apis_pages_through_all_of_them() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    for i in 0..5 {
+        store
+            .create_api(&api(&format!("api{i}"), 1))
+            .await
+            .expect("created");
+    }
+    let mut seen = Vec::new();
+    let mut page = Page {
+        limit: 2,
+        after: None,
+    };
+    loop {
+        let listing = store.list_apis(&page).await.expect("listed");
+        seen.extend(listing.items.into_iter().map(|a| a.id));
+        match listing.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["api0", "api1", "api2", "api3", "api4"]);
+}
+
+#[tokio::test]
+async fn failures_have_distinct_kinds() {
+    // A table that does not exist is a misconfiguration, not an outage.
+    let client = dynamodb::client().await;
+    let missing = DynamoConfigStore::new(client, "no-such-table");
+    assert!(matches!(
+        missing.stage("a1", "prod").await,
+        Err(StoreError::Misconfigured(_))
+    ));
+
+    // Nothing listening: unavailable, and quickly with the front's timeouts.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let client = dynamodb::client_for(&format!("http://127.0.0.1:{port}"), Role::Front).await;
+    let down = DynamoConfigStore::new(client, "portico-config");
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        down.stage("a1", "prod").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn corrupt_items_are_reported_not_served() {
+    let (store, table) = dynamodb::fresh_config_store().await;
+    let client = dynamodb::client().await;
+    client
+        .put_item()
+        .table_name(&table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("API#a1".into()),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("STAGE#prod".into()),
+        )
+        .item(
+            "stageName",
+            aws_sdk_dynamodb::types::AttributeValue::S("prod".into()),
+        )
+        .send()
+        .await
+        .expect("written");
+    assert!(matches!(
+        store.stage("a1", "prod").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}

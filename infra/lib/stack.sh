@@ -61,7 +61,9 @@ create_tables() {
 # start_watch PORT: function URLs at /lambda-url/<fn>/, the Invoke API at /2015-03-31/...
 start_watch() {
   local port=$1
-  (cd "$PORTICO_ROOT" && setsid cargo lambda watch --quiet -A 127.0.0.1 -P "$port" >"$LOG_DIR/watch.log" 2>&1) &
+  # setsid makes it a process group of its own, with the functions it spawns: stop_stack
+  # ends the whole group. Run from the workspace root (the callers cd there).
+  setsid cargo lambda watch --quiet -A 127.0.0.1 -P "$port" >"$LOG_DIR/watch.log" 2>&1 &
   STARTED_PGIDS+=($!)
   wait_http "http://127.0.0.1:$port/" 120
   # Start each function once, so tests and the first curl meet warm instances.

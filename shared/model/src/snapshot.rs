@@ -133,7 +133,13 @@ mod tests {
             serde_json::from_value(json!({"name": "big", "routes": routes})).expect("json");
         let snapshot = compile("a1", &def).expect("compiles");
         let bytes = snapshot.encode();
+        println!(
+            "300 routes: {} bytes of JSON, {} encoded",
+            serde_json::to_vec(&snapshot).expect("json").len(),
+            bytes.len()
+        );
         assert!(bytes.len() < serde_json::to_vec(&snapshot).expect("json").len() / 4);
+        assert!(bytes.len() < 16 * 1024, "300 routes fit in a few KB");
         assert_eq!(Snapshot::decode(&bytes), Ok(snapshot));
         assert!(Snapshot::decode(b"not deflate").is_err());
     }

@@ -124,7 +124,10 @@ async fn a_bad_definition_lists_every_problem_by_pointer() {
 
     let typo = call(&admin, Method::POST, "/apis", Some(json!({"name": "x", "routes": [{"method": "GET", "path": "/", "integration": {"type": "mock", "statuscode": 200}}]})), None).await;
     assert_eq!(typo.status, 400);
-    assert_eq!(typo.body["problems"][0]["pointer"], "/routes/0/integration");
+    assert_eq!(
+        typo.body["problems"][0]["pointer"],
+        "/routes/0/integration/statuscode"
+    );
     assert!(
         typo.body["problems"][0]["message"]
             .as_str()
@@ -347,5 +350,261 @@ async fn an_unreachable_store_answers_503_and_writes_nothing() {
             .as_str()
             .unwrap_or_default()
             .contains("nothing was changed")
+    );
+}
+
+async fn deployed_api(admin: &Admin, definition: Value, stage_body: Value) -> (String, String) {
+    let created = call(admin, Method::POST, "/apis", Some(definition), None).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let deployed = call(
+        admin,
+        Method::POST,
+        &format!("/apis/{id}/deployments"),
+        Some(stage_body),
+        None,
+    )
+    .await;
+    assert_eq!(deployed.status, 201, "{}", deployed.body);
+    (id, deployed.body["id"].as_str().expect("id").to_owned())
+}
+
+#[tokio::test]
+async fn canary_promote_rollback_and_delete() {
+    let admin = admin().await;
+    let (id, first) = deployed_api(
+        &admin,
+        pets(),
+        json!({"stageName": "prod", "variables": {"alias": "live"}}),
+    )
+    .await;
+
+    // Deploy as a canary: the stage keeps serving the first deployment.
+    let canary = call(&admin, Method::POST, &format!("/apis/{id}/deployments"), Some(json!({
+        "stageName": "prod", "description": "canary",
+        "canary": {"percentTraffic": 12.5, "stageVariableOverrides": {"alias": "next"}, "assignment": "STICKY_SOURCE_IP"}
+    })), None).await;
+    assert_eq!(canary.status, 201, "{}", canary.body);
+    let second = canary.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(canary.body["stage"]["deploymentId"], first.as_str());
+    assert_eq!(
+        canary.body["stage"]["canary"]["deploymentId"],
+        second.as_str()
+    );
+    assert_eq!(canary.body["stage"]["canary"]["percentTraffic"], 12.5);
+
+    let bad = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/prod"),
+        Some(json!({"canary": {"deploymentId": second, "percentTraffic": 150}})),
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["problems"][0]["pointer"], "/canary/percentTraffic");
+
+    let promoted = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/stages/prod/promote"),
+        None,
+        Some("\"2\""),
+    )
+    .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    assert_eq!(promoted.body["deploymentId"], second.as_str());
+    assert_eq!(
+        promoted.body["variables"]["alias"], "next",
+        "the canary's overrides become the stage's"
+    );
+    assert!(promoted.body.get("canary").is_none());
+    assert_eq!(promoted.body["previousDeploymentId"], first.as_str());
+
+    let again = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/stages/prod/promote"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 409, "nothing left to promote");
+
+    let rolled = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/stages/prod/rollback"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(rolled.status, 200, "{}", rolled.body);
+    assert_eq!(rolled.body["deploymentId"], first.as_str());
+
+    let stale = call(
+        &admin,
+        Method::DELETE,
+        &format!("/apis/{id}/stages/prod"),
+        None,
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    let deleted = call(
+        &admin,
+        Method::DELETE,
+        &format!("/apis/{id}/stages/prod"),
+        None,
+        Some("\"4\""),
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(
+        call(
+            &admin,
+            Method::GET,
+            &format!("/apis/{id}/stages/prod"),
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
+    // Every change is in the audit trail, newest first, with its versions.
+    let audit = call(&admin, Method::GET, "/audit?limit=50", None, None).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["resource"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&format!("/apis/{id}")))
+        })
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "DeleteStage",
+            "RollbackStage",
+            "PromoteCanary",
+            "PutStage",
+            "CreateDeployment",
+            "PutStage",
+            "CreateDeployment",
+            "CreateApi",
+        ]
+    );
+    let delete_entry = &audit.body["items"][0];
+    assert_eq!(delete_entry["caller"], "test");
+    assert_eq!(delete_entry["beforeVersion"], 4);
+    assert!(delete_entry.get("afterVersion").is_none());
+    assert_eq!(
+        call(&admin, Method::GET, "/audit?since=yesterday", None, None)
+            .await
+            .status,
+        400
+    );
+    let future = call(
+        &admin,
+        Method::GET,
+        "/audit?since=2999-01-01T00:00:00Z",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(future.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn stage_settings_patch_and_variable_warnings() {
+    let admin = admin().await;
+    let definition = json!({"name": "vars", "routes": [
+        {"method": "GET", "path": "/", "integration": {"type": "aws_proxy", "uri": "fn-${stageVariables.env}"}}
+    ]});
+    let created = call(&admin, Method::POST, "/apis", Some(definition), None).await;
+    assert_eq!(
+        created.body["warnings"][0]["pointer"], "/routes/0/integration/uri",
+        "no stage defines env yet"
+    );
+    let id = created.body["id"].as_str().expect("id").to_owned();
+
+    let deployed = call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{id}/deployments"),
+        Some(json!({"stageName": "dev"})),
+        None,
+    )
+    .await;
+    assert_eq!(deployed.status, 201);
+    assert_eq!(deployed.body["warnings"][0]["pointer"], "/variables");
+
+    let set = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/dev"),
+        Some(json!({
+            "variables": {"env": "dev"}, "throttle": {"rateLimit": 100, "burstLimit": 50},
+            "methodSettings": {"GET /": {"cacheTtlInSeconds": 60}}, "cache": {"enabled": true}
+        })),
+        None,
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert!(set.body.get("warnings").is_none());
+    assert_eq!(set.body["throttle"]["rateLimit"], 100.0);
+    assert_eq!(set.body["cache"]["ttlInSeconds"], 300);
+
+    // Absent keeps a setting, null clears it.
+    let cleared = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/dev"),
+        Some(json!({"throttle": null})),
+        None,
+    )
+    .await;
+    assert!(cleared.body.get("throttle").is_none());
+    assert_eq!(cleared.body["cache"]["enabled"], true);
+    assert_eq!(cleared.body["variables"]["env"], "dev");
+
+    let invalid = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/dev"),
+        Some(json!({
+            "methodSettings": {"FETCH /x": {}}, "cache": {"enabled": true, "ttlInSeconds": 4000}
+        })),
+        None,
+    )
+    .await;
+    let pointers: Vec<&str> = invalid.body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/methodSettings/FETCH ~1x", "/cache/ttlInSeconds"]
+    );
+
+    let no_deployment = call(
+        &admin,
+        Method::PUT,
+        &format!("/apis/{id}/stages/new"),
+        Some(json!({"variables": {}})),
+        None,
+    )
+    .await;
+    assert_eq!(no_deployment.status, 400);
+    assert_eq!(
+        no_deployment.body["problems"][0]["pointer"],
+        "/deploymentId"
     );
 }

@@ -45,7 +45,8 @@ async fn mock_integration_answers_from_the_gateway() {
 
 #[tokio::test]
 async fn lambda_proxy_delivers_the_payload_2_0_event_api_gateway_sends() {
-    let id = create_api(&json!({"name": "echo", "routes": [
+    // An HTTP API: its Lambda proxy routes default to payload 2.0.
+    let id = create_api(&json!({"name": "echo", "type": "HTTP", "routes": [
         {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "${stageVariables.fn}"}},
         {"method": "POST", "path": "/pets", "integration": {"type": "aws_proxy", "uri": "echo", "payloadFormatVersion": "2.0"}}
     ]}))
@@ -131,6 +132,51 @@ async fn lambda_proxy_delivers_the_payload_2_0_event_api_gateway_sends() {
         B64.encode(&bytes),
         "binary bodies arrive byte for byte"
     );
+}
+
+#[tokio::test]
+async fn lambda_proxy_delivers_the_payload_1_0_event_of_a_rest_api() {
+    // A REST API: Lambda proxy routes default to payload 1.0, as in API Gateway.
+    let id = create_api(&json!({"name": "echo-v1", "binaryMediaTypes": ["image/png"], "routes": [
+        {"method": "ANY", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({"color": "blue"})).await;
+    let answer = send(
+        http()
+            .get(front_url(&format!("/{id}/prod/pets/7?a=1&a=2")))
+            .header("x-custom", "hello"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = answer.json();
+    assert_eq!(seen["rawPath"], "/pets/7", "1.0 `path` has no stage");
+    assert_eq!(seen["pathParameters"], json!({"id": ["7"]}));
+    assert_eq!(seen["query"], json!({"a": ["1", "2"]}));
+    assert_eq!(seen["stageVariables"], json!({"color": ["blue"]}));
+    assert_eq!(seen["headers"]["x-custom"], json!(["hello"]));
+    let ctx = &seen["requestContext"];
+    assert_eq!(ctx["resourcePath"], "/pets/{id}");
+    assert_eq!(ctx["path"], "/prod/pets/7");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["httpMethod"], "GET");
+    assert_eq!(ctx["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(ctx["requestId"].as_str(), answer.header("x-amzn-requestid"));
+
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0, 255];
+    let binary = send(
+        http()
+            .put(front_url(&format!("/{id}/prod/pets/7")))
+            .header("content-type", "image/png")
+            .body(png.clone()),
+    )
+    .await
+    .json();
+    assert_eq!(
+        binary["bodyIsBinary"], true,
+        "a binary media type of the API arrives base64-encoded"
+    );
+    assert_eq!(binary["body"], B64.encode(&png));
 }
 
 #[tokio::test]

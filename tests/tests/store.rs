@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use portico_model::definition::ApiDefinition;
 use portico_model::ports::{ConfigReader, ConfigStore, Page, StoreError};
-use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
 use portico_model::snapshot;
 use portico_store::clients::Role;
 use portico_store::dynamo::DynamoConfigStore;
@@ -48,6 +48,8 @@ fn stage(api_id: &str, deployment_id: &str, version: u64) -> Stage {
         deployment_id: deployment_id.to_owned(),
         description: None,
         variables: BTreeMap::from([("alias".to_owned(), "live".to_owned())]),
+        settings: Default::default(),
+        previous_deployment_id: None,
         version,
         created_date: "2026-11-22T00:00:00Z".to_owned(),
         last_updated_date: "2026-11-22T00:00:00Z".to_owned(),
@@ -229,4 +231,90 @@ async fn corrupt_items_are_reported_not_served() {
         store.stage("a1", "prod").await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+#[tokio::test]
+async fn stages_are_deleted_only_at_the_version_read() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    store
+        .put_stage(&stage("a1", "d1", 1))
+        .await
+        .expect("created");
+    store.put_stage(&stage("a1", "d2", 2)).await.expect("moved");
+    assert_eq!(
+        store.delete_stage("a1", "prod", 1).await,
+        Err(StoreError::ConditionFailed)
+    );
+    store.delete_stage("a1", "prod", 2).await.expect("deleted");
+    assert_eq!(store.stage("a1", "prod").await.expect("read"), None);
+    assert_eq!(
+        store.delete_stage("a1", "prod", 2).await,
+        Err(StoreError::ConditionFailed)
+    );
+}
+
+#[tokio::test]
+async fn audit_entries_list_newest_first_and_from_a_time() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    let entry = |id: &str| AuditEntry {
+        id: id.to_owned(),
+        time: "2026-11-22T00:00:00Z".to_owned(),
+        caller: "local".to_owned(),
+        action: "PutStage".to_owned(),
+        resource: "/apis/a1/stages/prod".to_owned(),
+        before_version: None,
+        after_version: Some(1),
+    };
+    for id in ["01A", "01B", "01C"] {
+        store.record_audit(&entry(id)).await.expect("written");
+    }
+    assert_eq!(
+        store.record_audit(&entry("01B")).await,
+        Err(StoreError::ConditionFailed),
+        "entries are never overwritten"
+    );
+    let page = store
+        .list_audit(
+            &Page {
+                limit: 2,
+                after: None,
+            },
+            None,
+        )
+        .await
+        .expect("listed");
+    let ids: Vec<_> = page.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["01C", "01B"]);
+    let rest = store
+        .list_audit(
+            &Page {
+                limit: 2,
+                after: page.next,
+            },
+            None,
+        )
+        .await
+        .expect("listed");
+    assert_eq!(
+        rest.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["01A"]
+    );
+    let since = store
+        .list_audit(
+            &Page {
+                limit: 10,
+                after: None,
+            },
+            Some("01B"),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(
+        since
+            .items
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["01C", "01B"]
+    );
 }

@@ -5,12 +5,13 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use portico_model::definition::ApiDefinition;
 use portico_model::ports::{ConfigStore, StoreError};
+use portico_model::problem::{Problem, Problems};
 use portico_model::records::{ApiRecord, now_rfc3339};
 use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::wire::{self, parse_body, versioned_response};
-use crate::{AdminError, AdminRequest};
+use crate::{AdminError, AdminRequest, Change, Reply};
 
 /// API ids look like API Gateway's: ten lower-case letters and digits.
 fn new_api_id() -> String {
@@ -64,11 +65,60 @@ fn definition_from(request: &AdminRequest) -> Result<ApiDefinition, AdminError> 
     Ok(definition)
 }
 
-pub async fn create(
+/// Stage variables the definition uses that no stage of the API defines: deploying it would
+/// leave those routes answering 500.
+pub(crate) async fn variable_warnings(
+    store: &dyn ConfigStore,
+    api_id: Option<&str>,
+    definition: &ApiDefinition,
+) -> Result<Problems, AdminError> {
+    let used = definition.stage_variables_used();
+    let mut warnings = Problems::default();
+    if used.is_empty() {
+        return Ok(warnings);
+    }
+    let stages = match api_id {
+        Some(id) => store.list_stages(id).await?,
+        None => Vec::new(),
+    };
+    for (pointer, name) in used {
+        let defined = stages.iter().any(|s| {
+            s.variables.contains_key(&name)
+                || s.settings
+                    .canary
+                    .as_ref()
+                    .is_some_and(|c| c.stage_variable_overrides.contains_key(&name))
+        });
+        if !defined {
+            warnings.push(Problem::new(
+                pointer,
+                format!("stage variable {name:?} is not defined by any stage of this API yet"),
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+pub(crate) fn with_warnings(mut body: Value, warnings: &Problems) -> Value {
+    if !warnings.is_empty() {
+        body["warnings"] = serde_json::json!(warnings);
+    }
+    body
+}
+
+pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<Reply, AdminError> {
+    let definition = definition_from(request)?;
+    create_with(store, request, definition, Problems::default()).await
+}
+
+/// Stores a new API; `warnings` (from an import) are returned with it.
+pub(crate) async fn create_with(
     store: &dyn ConfigStore,
     request: &AdminRequest,
-) -> Result<Response<Bytes>, AdminError> {
-    let definition = definition_from(request)?;
+    definition: ApiDefinition,
+    mut warnings: Problems,
+) -> Result<Reply, AdminError> {
+    warnings.extend(variable_warnings(store, None, &definition).await?);
     let now = now_rfc3339();
     // A random id can collide; the conditional create notices, and a new id is drawn.
     for _ in 0..3 {
@@ -82,10 +132,13 @@ pub async fn create(
         match store.create_api(&api).await {
             Ok(()) => {
                 tracing::info!(api_id = %api.id, caller = %request.caller, "API created");
-                return Ok(versioned_response(
-                    StatusCode::CREATED,
-                    &api_json(&api),
-                    api.version,
+                return Ok(Reply::changed(
+                    versioned_response(
+                        StatusCode::CREATED,
+                        &with_warnings(api_json(&api), &warnings),
+                        api.version,
+                    ),
+                    Change::new("CreateApi", format!("/apis/{}", api.id), 0, Some(1)),
                 ));
             }
             Err(StoreError::ConditionFailed) => continue,
@@ -123,10 +176,31 @@ pub async fn update(
     store: &dyn ConfigStore,
     request: &AdminRequest,
     api_id: &str,
-) -> Result<Response<Bytes>, AdminError> {
+) -> Result<Reply, AdminError> {
     let definition = definition_from(request)?;
+    replace(
+        store,
+        request,
+        api_id,
+        |_| Ok((definition, Problems::default())),
+        "UpdateApi",
+    )
+    .await
+}
+
+/// Replaces an API's definition with what `build` makes of the current one (an import in
+/// merge mode reads it), conditionally on the version read.
+pub(crate) async fn replace(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+    api_id: &str,
+    build: impl FnOnce(&ApiDefinition) -> Result<(ApiDefinition, Problems), AdminError>,
+    action: &'static str,
+) -> Result<Reply, AdminError> {
     let expected = wire::if_match(&request.headers)?;
     let current = load(store, api_id).await?;
+    let (definition, mut warnings) = build(&current.definition)?;
+    warnings.extend(variable_warnings(store, Some(api_id), &definition).await?);
     if let Some(expected) = expected
         && expected != current.version
     {
@@ -152,9 +226,17 @@ pub async fn update(
         Err(other) => return Err(other.into()),
     }
     tracing::info!(api_id, version = updated.version, caller = %request.caller, "API updated");
-    Ok(versioned_response(
-        StatusCode::OK,
-        &api_json(&updated),
-        updated.version,
+    Ok(Reply::changed(
+        versioned_response(
+            StatusCode::OK,
+            &with_warnings(api_json(&updated), &warnings),
+            updated.version,
+        ),
+        Change::new(
+            action,
+            format!("/apis/{api_id}"),
+            updated.version - 1,
+            Some(updated.version),
+        ),
     ))
 }

@@ -9,14 +9,17 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use portico_model::ports::ConfigStore;
 use portico_model::problem::{Problem, Problems};
-use portico_model::records::{Deployment, DeploymentSummary, now_rfc3339, stage_name_ok};
+use portico_model::records::{
+    Canary, CanaryAssignment, Deployment, DeploymentSummary, StageSettings, now_rfc3339,
+    stage_name_ok,
+};
 use portico_model::snapshot;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::stages::{self, StageChange};
+use crate::stages;
 use crate::wire::{self, parse_body};
-use crate::{AdminError, AdminRequest, apis};
+use crate::{AdminError, AdminRequest, Change, Reply, apis};
 
 /// Longest deployment description (API Gateway's limit).
 const MAX_DESCRIPTION: usize = 1024;
@@ -29,6 +32,21 @@ struct CreateDeployment {
     stage_name: Option<String>,
     /// Variables for the stage: set when it is created, replaced when given for an existing one.
     variables: Option<BTreeMap<String, String>>,
+    /// Deploy as the stage's canary instead (API Gateway's `canarySettings`): the stage keeps
+    /// its deployment and sends this share of traffic to the new one.
+    canary: Option<CanaryRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CanaryRequest {
+    percent_traffic: f64,
+    #[serde(default)]
+    stage_variable_overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    use_stage_cache: bool,
+    #[serde(default)]
+    assignment: CanaryAssignment,
 }
 
 fn summary_json(summary: &DeploymentSummary) -> Value {
@@ -39,7 +57,7 @@ pub async fn create(
     store: &dyn ConfigStore,
     request: &AdminRequest,
     api_id: &str,
-) -> Result<Response<Bytes>, AdminError> {
+) -> Result<Reply, AdminError> {
     let body: CreateDeployment = if request.body.is_empty() {
         CreateDeployment::default()
     } else {
@@ -64,20 +82,55 @@ pub async fn create(
             "stage names are 1-128 letters, digits, '-' or '_'",
         ));
     }
-    if body.variables.is_some() && body.stage_name.is_none() {
-        problems.push(Problem::new(
-            "/variables",
-            "variables need a stageName to apply to",
-        ));
+    if body.stage_name.is_none() {
+        if body.variables.is_some() {
+            problems.push(Problem::new(
+                "/variables",
+                "variables need a stageName to apply to",
+            ));
+        }
+        if body.canary.is_some() {
+            problems.push(Problem::new(
+                "/canary",
+                "a canary needs the stageName it belongs to",
+            ));
+        }
     }
     if let Some(variables) = &body.variables {
-        for problem in stages::check_variables("/variables", variables).iter() {
-            problems.push(problem.clone());
-        }
+        problems.extend(stages::check_variables("/variables", variables));
+    }
+    let canary = body.canary.map(|c| Canary {
+        deployment_id: String::new(),
+        percent_traffic: c.percent_traffic,
+        stage_variable_overrides: c.stage_variable_overrides,
+        use_stage_cache: c.use_stage_cache,
+        assignment: c.assignment,
+    });
+    if let Some(canary) = &canary {
+        let settings = StageSettings {
+            canary: Some(canary.clone()),
+            ..StageSettings::default()
+        };
+        problems.extend(settings.problems(""));
     }
     problems.into_result().map_err(AdminError::invalid)?;
 
     let api = apis::load(store, api_id).await?;
+    if canary.is_some() {
+        // A canary rides on a stage that already serves a deployment.
+        let stage_name = body.stage_name.as_deref().unwrap_or_default();
+        if store.stage(api_id, stage_name).await?.is_none() {
+            return Err(AdminError::invalid(
+                Problem::new(
+                    "/stageName",
+                    format!(
+                        "stage {stage_name} does not exist; deploy to it before adding a canary"
+                    ),
+                )
+                .into(),
+            ));
+        }
+    }
     // Problems found compiling point into the definition, under /definition.
     let compiled = snapshot::compile(&api.id, &api.definition).map_err(|problems| {
         let mut under = Problems::default();
@@ -98,7 +151,7 @@ pub async fn create(
     let mut deployment = Deployment {
         api_id: api.id.clone(),
         summary: DeploymentSummary {
-            id: ulid::Ulid::new().to_string(),
+            id: crate::next_id(),
             description: body.description,
             created_date: now_rfc3339(),
             snapshot_bytes: 0,
@@ -111,26 +164,55 @@ pub async fn create(
 
     let mut response = summary_json(&deployment.summary);
     response["apiVersion"] = json!(api.version);
+    let mut changes = vec![Change::new(
+        "CreateDeployment",
+        format!("/apis/{api_id}/deployments/{id}"),
+        0,
+        None,
+    )];
     if let Some(stage_name) = body.stage_name {
-        let change = StageChange {
-            deployment_id: id.clone(),
-            description: None,
-            variables: body.variables,
-        };
-        let (stage, _) = stages::write_stage(store, api_id, &stage_name, change, None)
-            .await
-            .map_err(|error| {
-                let said = match error.to_response().status() {
-                    StatusCode::CONFLICT => "was changed by another writer",
-                    _ => "could not be updated",
-                };
-                AdminError::Conflict(format!(
-                    "deployment {id} was created, but stage {stage_name} {said}; it still serves its previous deployment. Point it with PUT /apis/{api_id}/stages/{stage_name}"
-                ))
-            })?;
+        let variables = body.variables;
+        let new_id = id.clone();
+        let saved = stages::save_stage(store, api_id, &stage_name, None, |current| {
+            let mut stage = current.unwrap_or_else(|| stages::new_stage(new_id.clone()));
+            match canary {
+                Some(mut canary) => {
+                    canary.deployment_id = new_id;
+                    stage.settings.canary = Some(canary);
+                }
+                None => stages::move_to(&mut stage, new_id),
+            }
+            if let Some(variables) = variables {
+                stage.variables = variables;
+            }
+            Ok(stage)
+        })
+        .await;
+        let (stage, before) = saved.map_err(|error| {
+            let said = match error.status() {
+                StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => "was changed by another writer",
+                _ => "could not be updated",
+            };
+            AdminError::Conflict(format!(
+                "deployment {id} was created, but stage {stage_name} {said}; it still serves its previous deployment. Point it with PUT /apis/{api_id}/stages/{stage_name}"
+            ))
+        })?;
+        let warnings = stages::variable_warnings(store, &stage).await?;
+        if !warnings.is_empty() {
+            response["warnings"] = json!(warnings);
+        }
         response["stage"] = stages::stage_json(&stage);
+        changes.push(Change::new(
+            "PutStage",
+            format!("/apis/{api_id}/stages/{stage_name}"),
+            before,
+            Some(stage.version),
+        ));
     }
-    Ok(wire::json_response(StatusCode::CREATED, &response))
+    Ok(Reply {
+        response: wire::json_response(StatusCode::CREATED, &response),
+        changes,
+    })
 }
 
 pub async fn list(
@@ -166,9 +248,9 @@ pub async fn get(
     body["routes"] = json!(
         deployment
             .snapshot
-            .routes
+            .routes()
             .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
+            .map(|r| r.key())
             .collect::<Vec<_>>()
     );
     Ok(wire::json_response(StatusCode::OK, &body))

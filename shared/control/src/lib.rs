@@ -4,12 +4,16 @@
 //! management API names them:
 //! - [`apis`]: `/apis`, `/apis/{apiId}`: definitions, versioned for optimistic concurrency.
 //! - [`deployments`]: `/apis/{apiId}/deployments[/{deploymentId}]`: immutable snapshots.
-//! - [`stages`]: `/apis/{apiId}/stages[/{stageName}]`: named pointers to deployments.
+//! - [`stages`]: `/apis/{apiId}/stages[/{stageName}[/promote|/rollback]]`: named pointers to
+//!   deployments, with their settings and canaries.
+//! - [`audit`]: `/audit`: every change, newest first.
 //!
-//! [`error`] turns every failure into one JSON shape; [`wire`] parses bodies and query
-//! strings into validated input, naming the field that is wrong.
+//! Operations that change something report it as a [`Change`]; `handle` writes one audit
+//! entry per change. [`error`] turns every failure into one JSON shape; [`wire`] parses
+//! bodies and query strings into validated input, naming the field that is wrong.
 
 pub mod apis;
+pub mod audit;
 pub mod deployments;
 pub mod error;
 pub mod stages;
@@ -20,8 +24,68 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
 use portico_model::ports::ConfigStore;
+use portico_model::records::{AuditEntry, now_rfc3339};
 
 pub use error::AdminError;
+
+/// A new time-ordered id (ULID). One monotonic generator per instance, so ids made within the
+/// same millisecond still sort in the order they were made (deployments, audit entries).
+pub(crate) fn next_id() -> String {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let generator = generator.get_or_insert_with(ulid::Generator::new);
+    // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random one.
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
+}
+
+/// A change an operation made, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub action: &'static str,
+    pub resource: String,
+    /// The version replaced (0: the resource was created).
+    pub before: u64,
+    /// The version written (`None`: the resource was deleted, or has no version).
+    pub after: Option<u64>,
+}
+
+impl Change {
+    pub fn new(action: &'static str, resource: String, before: u64, after: Option<u64>) -> Self {
+        Change {
+            action,
+            resource,
+            before,
+            after,
+        }
+    }
+}
+
+/// An operation's answer, and what it changed.
+pub struct Reply {
+    pub response: Response<Bytes>,
+    pub changes: Vec<Change>,
+}
+
+impl Reply {
+    pub fn changed(response: Response<Bytes>, change: Change) -> Self {
+        Reply {
+            response,
+            changes: vec![change],
+        }
+    }
+}
+
+impl From<Response<Bytes>> for Reply {
+    fn from(response: Response<Bytes>) -> Self {
+        Reply {
+            response,
+            changes: Vec::new(),
+        }
+    }
+}
 
 /// A request to the admin API, as the function URL delivered it.
 #[derive(Debug, Clone)]
@@ -44,6 +108,9 @@ enum Resource {
     Deployment,
     Stages,
     Stage,
+    Promote,
+    Rollback,
+    Audit,
 }
 
 pub struct Admin {
@@ -64,6 +131,15 @@ impl Admin {
             ),
             ("/apis/{apiId}/stages", Resource::Stages),
             ("/apis/{apiId}/stages/{stageName}", Resource::Stage),
+            (
+                "/apis/{apiId}/stages/{stageName}/promote",
+                Resource::Promote,
+            ),
+            (
+                "/apis/{apiId}/stages/{stageName}/rollback",
+                Resource::Rollback,
+            ),
+            ("/audit", Resource::Audit),
         ] {
             // The table above is static and conflict-free; a failure would be caught by any test.
             let _ = routes.insert(path, resource);
@@ -74,7 +150,10 @@ impl Admin {
     /// Serves one admin request. Never fails: errors are JSON responses.
     pub async fn handle(&self, request: AdminRequest) -> Response<Bytes> {
         match self.route(&request).await {
-            Ok(response) => response,
+            Ok(reply) => {
+                self.audit(&request, reply.changes).await;
+                reply.response
+            }
             Err(error) => {
                 error.log(&request);
                 error.to_response()
@@ -82,7 +161,26 @@ impl Admin {
         }
     }
 
-    async fn route(&self, request: &AdminRequest) -> Result<Response<Bytes>, AdminError> {
+    /// One audit entry per change. The change already stands, so a failed audit write is
+    /// logged as an error for the operator rather than reported as the request's failure.
+    async fn audit(&self, request: &AdminRequest, changes: Vec<Change>) {
+        for change in changes {
+            let entry = AuditEntry {
+                id: next_id(),
+                time: now_rfc3339(),
+                caller: request.caller.clone(),
+                action: change.action.to_owned(),
+                resource: change.resource,
+                before_version: (change.before > 0).then_some(change.before),
+                after_version: change.after,
+            };
+            if let Err(error) = self.store.record_audit(&entry).await {
+                tracing::error!(%error, action = %entry.action, resource = %entry.resource, caller = %entry.caller, "audit entry not written");
+            }
+        }
+    }
+
+    async fn route(&self, request: &AdminRequest) -> Result<Reply, AdminError> {
         let matched = self
             .routes
             .at(&request.path)
@@ -90,27 +188,38 @@ impl Admin {
         let param = |name: &str| matched.params.get(name).unwrap_or_default().to_owned();
         let store = self.store.as_ref();
         let method = &request.method;
+        let (api, stage) = (param("apiId"), param("stageName"));
         match (*matched.value, method) {
-            (Resource::Apis, &Method::GET) => apis::list(store, request).await,
+            (Resource::Apis, &Method::GET) => apis::list(store, request).await.map(Reply::from),
             (Resource::Apis, &Method::POST) => apis::create(store, request).await,
-            (Resource::Api, &Method::GET) => apis::get(store, &param("apiId")).await,
-            (Resource::Api, &Method::PUT) => apis::update(store, request, &param("apiId")).await,
-            (Resource::Deployments, &Method::GET) => {
-                deployments::list(store, request, &param("apiId")).await
-            }
+            (Resource::Api, &Method::GET) => apis::get(store, &api).await.map(Reply::from),
+            (Resource::Api, &Method::PUT) => apis::update(store, request, &api).await,
+            (Resource::Deployments, &Method::GET) => deployments::list(store, request, &api)
+                .await
+                .map(Reply::from),
             (Resource::Deployments, &Method::POST) => {
-                deployments::create(store, request, &param("apiId")).await
+                deployments::create(store, request, &api).await
             }
             (Resource::Deployment, &Method::GET) => {
-                deployments::get(store, &param("apiId"), &param("deploymentId")).await
+                deployments::get(store, &api, &param("deploymentId"))
+                    .await
+                    .map(Reply::from)
             }
-            (Resource::Stages, &Method::GET) => stages::list(store, &param("apiId")).await,
+            (Resource::Stages, &Method::GET) => stages::list(store, &api).await.map(Reply::from),
             (Resource::Stage, &Method::GET) => {
-                stages::get(store, &param("apiId"), &param("stageName")).await
+                stages::get(store, &api, &stage).await.map(Reply::from)
             }
-            (Resource::Stage, &Method::PUT) => {
-                stages::put(store, request, &param("apiId"), &param("stageName")).await
+            (Resource::Stage, &Method::PUT) => stages::put(store, request, &api, &stage).await,
+            (Resource::Stage, &Method::DELETE) => {
+                stages::delete(store, request, &api, &stage).await
             }
+            (Resource::Promote, &Method::POST) => {
+                stages::promote(store, request, &api, &stage).await
+            }
+            (Resource::Rollback, &Method::POST) => {
+                stages::rollback(store, request, &api, &stage).await
+            }
+            (Resource::Audit, &Method::GET) => audit::list(store, request).await.map(Reply::from),
             (resource, _) => Err(AdminError::MethodNotAllowed(allowed(resource))),
         }
     }
@@ -119,7 +228,9 @@ impl Admin {
 fn allowed(resource: Resource) -> &'static str {
     match resource {
         Resource::Apis | Resource::Deployments => "GET, POST",
-        Resource::Api | Resource::Stage => "GET, PUT",
-        Resource::Deployment | Resource::Stages => "GET",
+        Resource::Api => "GET, PUT",
+        Resource::Stage => "GET, PUT, DELETE",
+        Resource::Deployment | Resource::Stages | Resource::Audit => "GET",
+        Resource::Promote | Resource::Rollback => "POST",
     }
 }

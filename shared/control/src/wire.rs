@@ -137,9 +137,7 @@ mod tests {
             panic!("expected 400")
         };
         let problem = problems.iter().next().expect("one problem");
-        // Integrations are internally tagged by `type`, so serde reports the integration
-        // object; the message says which value is wrong.
-        assert_eq!(problem.pointer, "/routes/0/integration");
+        assert_eq!(problem.pointer, "/routes/0/integration/statusCode");
         assert!(
             problem.message.contains("two hundred"),
             "{}",

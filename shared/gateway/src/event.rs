@@ -1,10 +1,11 @@
-//! Lambda proxy events and responses, exactly as API Gateway builds and reads them
-//! (payload 2.0, HTTP API style). Events are built from `aws_lambda_events`, the types
-//! `lambda_http` deserializes on the target's side.
+//! Lambda proxy events and responses, exactly as API Gateway builds and reads them: payload
+//! 1.0 (REST API style) and 2.0 (HTTP API style). Events are built from `aws_lambda_events`,
+//! the types `lambda_http` deserializes on the target's side.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayRequestIdentity,
     ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
     ApiGatewayV2httpRequestContextHttpDescription,
 };
@@ -25,10 +26,14 @@ pub struct EventContext<'a> {
     pub stage: &'a str,
     /// `GET /pets/{id}`
     pub route_key: String,
+    /// `/pets/{id}`: the route's template (1.0 `resource`).
+    pub resource: &'a str,
     /// The path as the API sees it (after the stage).
     pub path: &'a str,
     pub path_parameters: HashMap<String, String>,
     pub stage_variables: &'a BTreeMap<String, String>,
+    /// Content types 1.0 delivers base64-encoded (the API's binary media types).
+    pub binary_media_types: &'a [String],
 }
 
 /// Content types whose bodies reach a target as text; anything else is base64.
@@ -181,6 +186,133 @@ pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     serde_json::to_vec(&json).unwrap_or_default()
 }
 
+/// Whether `content_type` matches one of the API's binary media types (`image/png`,
+/// `image/*`, `*/*`).
+pub fn is_binary_media_type(content_type: Option<&str>, binary_media_types: &[String]) -> bool {
+    let Some(ct) = content_type else { return false };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let (kind, sub) = essence.split_once('/').unwrap_or((&essence, ""));
+    binary_media_types.iter().any(|pattern| {
+        let pattern = pattern.to_ascii_lowercase();
+        let (p_kind, p_sub) = pattern.split_once('/').unwrap_or((&pattern, ""));
+        (p_kind == "*" || p_kind == kind) && (p_sub == "*" || p_sub == sub)
+    })
+}
+
+/// A short, stable id for a route, standing in for API Gateway's `resourceId`.
+fn resource_id(route_key: &str) -> String {
+    // FNV-1a: stable across instances and releases, unlike the std hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in route_key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:06x}", hash & 0xff_ffff)
+}
+
+/// Builds the payload 1.0 event for `request`, as JSON bytes.
+pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
+    // `headers` keeps the last value of each name, `multiValueHeaders` all of them.
+    let mut headers = HeaderMap::new();
+    let mut multi_value_headers = HeaderMap::new();
+    for (name, value) in &request.headers {
+        headers.insert(name.clone(), value.clone());
+        multi_value_headers.append(name.clone(), value.clone());
+    }
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in query_pairs(&request.raw_query) {
+        query.entry(k).or_default().push(v);
+    }
+    let (body, is_base64_encoded) = if request.body.is_empty() {
+        (None, false)
+    } else if is_binary_media_type(request.header("content-type"), ctx.binary_media_types) {
+        (Some(BASE64.encode(&request.body)), true)
+    } else {
+        (
+            Some(String::from_utf8_lossy(&request.body).into_owned()),
+            false,
+        )
+    };
+    let domain_name = request.header("host").unwrap_or_default().to_owned();
+
+    let mut identity = ApiGatewayRequestIdentity::default();
+    identity.source_ip = Some(request.source_ip.clone());
+    identity.user_agent = Some(request.user_agent().to_owned());
+
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.account_id = Some(ctx.account_id.to_owned());
+    context.resource_id = Some(resource_id(&ctx.route_key));
+    context.stage = Some(ctx.stage.to_owned());
+    context.domain_prefix = Some(domain_name.split('.').next().unwrap_or_default().to_owned());
+    context.domain_name = Some(domain_name);
+    context.request_id = Some(request.request_id.clone());
+    context.protocol = Some(request.protocol.clone());
+    context.identity = identity;
+    context.resource_path = Some(ctx.resource.to_owned());
+    context.path = Some(format!("/{}{}", ctx.stage, ctx.path));
+    context.http_method = request.method.clone();
+    context.request_time = Some(clf_time(request.time_epoch_ms));
+    context.request_time_epoch = request.time_epoch_ms;
+    context.apiid = Some(ctx.api_id.to_owned());
+
+    let mut event = ApiGatewayProxyRequest::default();
+    event.resource = Some(ctx.resource.to_owned());
+    event.path = Some(ctx.path.to_owned());
+    event.http_method = request.method.clone();
+    event.headers = headers;
+    event.multi_value_headers = multi_value_headers;
+    // `queryStringParameters` keeps the last value of a repeated name, as API Gateway does.
+    let last: HashMap<String, String> = query
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.last()?.clone())))
+        .collect();
+    event.query_string_parameters = QueryMap::from(last);
+    event.multi_value_query_string_parameters = QueryMap::from(query);
+    event.path_parameters = ctx.path_parameters.clone();
+    event.stage_variables = ctx
+        .stage_variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    event.request_context = context;
+    event.body = body;
+    event.is_base64_encoded = is_base64_encoded;
+
+    let mut json = serde_json::to_value(&event).unwrap_or(Value::Null);
+    if let Some(object) = json.as_object_mut() {
+        // API Gateway sends null, not {}, for each of these when there is nothing in it.
+        for key in [
+            "queryStringParameters",
+            "multiValueQueryStringParameters",
+            "pathParameters",
+            "stageVariables",
+        ] {
+            if object
+                .get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
+            {
+                object.insert(key.to_owned(), Value::Null);
+            }
+        }
+        if let Some(context) = object
+            .get_mut("requestContext")
+            .and_then(Value::as_object_mut)
+        {
+            context.insert(
+                "extendedRequestId".to_owned(),
+                Value::String(request.request_id.clone()),
+            );
+        }
+    }
+    serde_json::to_vec(&json).unwrap_or_default()
+}
+
 /// `22/Nov/2026:02:59:31 +0000`, the format of `requestContext.time`.
 fn clf_time(epoch_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(epoch_ms)
@@ -189,7 +321,8 @@ fn clf_time(epoch_ms: i64) -> String {
         .to_string()
 }
 
-const V2_RESPONSE_KEYS: [&str; 6] = [
+/// Keys a proxy answer may have; payload 2.0 adds `cookies`.
+const RESPONSE_KEYS: [&str; 6] = [
     "statusCode",
     "headers",
     "multiValueHeaders",
@@ -198,64 +331,87 @@ const V2_RESPONSE_KEYS: [&str; 6] = [
     "cookies",
 ];
 
-/// Reads a function's payload 2.0 answer as API Gateway does. `Err` carries the reason the
+/// Reads a function's payload 1.0 answer as API Gateway does. `Err` carries the reason the
 /// answer is malformed (the client gets a 502; the reason goes to the access log).
+pub fn v1_response(payload: &[u8]) -> Result<Response<Bytes>, String> {
+    let value: Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the function's answer is not JSON: {e}"))?;
+    let Some(object) = value.as_object() else {
+        return Err("the function's answer is not a JSON object".to_owned());
+    };
+    if object.is_empty() {
+        return Err("the function's answer is an empty object".to_owned());
+    }
+    if object.contains_key("cookies") {
+        return Err(
+            "the function's answer has an unknown key \"cookies\" (payload 1.0)".to_owned(),
+        );
+    }
+    proxy_response(object)
+}
+
+/// Reads a function's payload 2.0 answer as API Gateway does: any valid JSON without a
+/// `statusCode` is the body of a 200.
 pub fn v2_response(payload: &[u8]) -> Result<Response<Bytes>, String> {
     let value: Value = serde_json::from_slice(payload)
         .map_err(|e| format!("the function's answer is not JSON: {e}"))?;
-    let Some(object) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
-        // Any other valid JSON is the body of a 200.
-        let mut response = Response::new(Bytes::copy_from_slice(payload));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return Ok(response);
-    };
-    if let Some(key) = object
-        .keys()
-        .find(|k| !V2_RESPONSE_KEYS.contains(&k.as_str()))
-    {
+    match value.as_object().filter(|o| o.contains_key("statusCode")) {
+        Some(object) => proxy_response(object),
+        None => {
+            let mut response = Response::new(Bytes::copy_from_slice(payload));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(response)
+        }
+    }
+}
+
+fn header_text(name: &str, value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "header {name:?} has a value that is not text: {other}"
+        )),
+    }
+}
+
+fn proxy_response(object: &serde_json::Map<String, Value>) -> Result<Response<Bytes>, String> {
+    if let Some(key) = object.keys().find(|k| !RESPONSE_KEYS.contains(&k.as_str())) {
         return Err(format!("the function's answer has an unknown key {key:?}"));
     }
-    let status = match &object["statusCode"] {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
+    let status = match object.get("statusCode") {
+        None | Some(Value::Null) => Some(200),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
     }
     .and_then(|n| u16::try_from(n).ok())
+    .filter(|n| (100..=599).contains(n))
     .and_then(|n| StatusCode::from_u16(n).ok())
-    .filter(|s| (100..=599).contains(&s.as_u16()))
     .ok_or_else(|| format!("statusCode {} is not an HTTP status", object["statusCode"]))?;
 
-    let mut headers = HeaderMap::new();
-    let header = |name: &str, value: &Value| -> Result<(HeaderName, HeaderValue), String> {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(format!(
-                    "header {name:?} has a value that is not text: {other}"
-                ));
-            }
-        };
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name {name:?} is not valid"))?;
-        let value = HeaderValue::from_str(&text)
-            .map_err(|_| format!("header {name} has a value with control characters"))?;
-        Ok((name, value))
+    // Per name, in order: the multiValueHeaders values, then the headers value. API Gateway
+    // sends such a name once, values joined by ", ", under the multiValueHeaders spelling.
+    let mut values: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |name: &str, value: String| match values
+        .iter_mut()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        Some((_, list)) => list.push(value),
+        None => values.push((name.to_owned(), vec![value])),
     };
-    // multiValueHeaders first, then headers appended: API Gateway sends both, in that order.
     match object.get("multiValueHeaders") {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
-            for (name, values) in map {
-                let Value::Array(values) = values else {
+            for (name, list) in map {
+                let Value::Array(list) = list else {
                     return Err(format!("multiValueHeaders {name:?} is not a list"));
                 };
-                for value in values {
-                    let (name, value) = header(name, value)?;
-                    headers.append(name, value);
+                for value in list {
+                    add(name, header_text(name, value)?);
                 }
             }
         }
@@ -265,17 +421,33 @@ pub fn v2_response(payload: &[u8]) -> Result<Response<Bytes>, String> {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (name, value) in map {
-                let (name, value) = header(name, value)?;
-                headers.append(name, value);
+                add(name, header_text(name, value)?);
             }
         }
         Some(_) => return Err("headers is not an object".to_owned()),
+    }
+    let mut headers = HeaderMap::new();
+    for (name, list) in values {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid"))?;
+        // Set-Cookie values hold commas (dates): each stays a header of its own.
+        let joined = if header == SET_COOKIE {
+            list
+        } else {
+            vec![list.join(", ")]
+        };
+        for value in joined {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| format!("header {name} has a value with control characters"))?;
+            headers.append(header.clone(), value);
+        }
     }
     match object.get("cookies") {
         None | Some(Value::Null) => {}
         Some(Value::Array(cookies)) => {
             for cookie in cookies {
-                let (_, value) = header("set-cookie", cookie)?;
+                let value = HeaderValue::from_str(&header_text("cookies", cookie)?)
+                    .map_err(|_| "a cookie has control characters".to_owned())?;
                 headers.append(SET_COOKIE, value);
             }
         }

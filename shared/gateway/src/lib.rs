@@ -114,9 +114,9 @@ impl Gateway {
         let route_match = deployed
             .router
             .find(request.method.as_str(), target.path)
-            .ok_or(GatewayError::no_route(deployed.snapshot.api_type))?;
-        let route = &deployed.snapshot.routes[route_match.route];
-        trace.route = Some(format!("{} {}", route.method, route.path));
+            .ok_or(GatewayError::no_route(deployed.snapshot.api_type()))?;
+        let route = &deployed.snapshot.routes()[route_match.route];
+        trace.route = Some(route.key());
 
         let call = integration::Call {
             request,
@@ -125,6 +125,8 @@ impl Gateway {
             params: &route_match.params,
             stage: &deployed.stage,
             api_id: target.api_id,
+            api_type: deployed.snapshot.api_type(),
+            binary_media_types: &deployed.snapshot.definition.binary_media_types,
             settings: &self.settings,
         };
         let integration_started = Instant::now();

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use crate::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
 use crate::target::FunctionTarget;
 
 /// Why a store call failed. The kinds are distinct because callers answer them differently:
@@ -70,6 +70,22 @@ pub trait ConfigStore: ConfigReader {
     /// must be `stage.version - 1`) a stage.
     async fn put_stage(&self, stage: &Stage) -> Result<(), StoreError>;
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError>;
+    /// Deletes a stage; `ConditionFailed` unless it exists at `version`.
+    async fn delete_stage(
+        &self,
+        api_id: &str,
+        stage_name: &str,
+        version: u64,
+    ) -> Result<(), StoreError>;
+    /// Appends an audit entry (ids are unique, entries are never changed).
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Audit entries newest first; `page.after` continues a listing, `since` (an entry id or
+    /// a ULID made from a time) stops it.
+    async fn list_audit(
+        &self,
+        page: &Page,
+        since: Option<&str>,
+    ) -> Result<Listing<AuditEntry>, StoreError>;
 }
 
 /// A Lambda function's answer to a synchronous invoke.

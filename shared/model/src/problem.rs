@@ -35,6 +35,14 @@ impl Problems {
         self.0.iter()
     }
 
+    pub fn extend(&mut self, other: Problems) {
+        self.0.extend(other.0);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn into_result(self) -> Result<(), Problems> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }
     }

@@ -38,8 +38,8 @@ pub struct Deployment {
     pub snapshot: Snapshot,
 }
 
-/// A stage: a name clients call, pointing at one deployment, with its variables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stage: a name clients call, pointing at one deployment, with its variables and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
     pub api_id: String,
@@ -49,9 +49,92 @@ pub struct Stage {
     pub description: Option<String>,
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    #[serde(default, flatten)]
+    pub settings: StageSettings,
+    /// The deployment this stage served before its last move: where a rollback goes by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_deployment_id: Option<String>,
     pub version: u64,
     pub created_date: String,
     pub last_updated_date: String,
+}
+
+/// What a stage configures besides its deployment and variables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StageSettings {
+    /// The stage's default throttle (every route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+    /// Per-route settings, keyed by route key (`GET /pets/{id}`) or `*` for all routes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub method_settings: BTreeMap<String, MethodSetting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+}
+
+/// A token bucket: `rateLimit` requests a second refill a bucket of `burstLimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Throttle {
+    pub rate_limit: f64,
+    pub burst_limit: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MethodSetting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caching_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_in_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    /// 0-3600, default 300 (API Gateway's).
+    #[serde(default = "default_cache_ttl")]
+    pub ttl_in_seconds: u32,
+}
+
+fn default_cache_ttl() -> u32 {
+    300
+}
+
+/// A canary: a share of the stage's traffic served by another deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Canary {
+    pub deployment_id: String,
+    /// 0-100, decimals allowed.
+    pub percent_traffic: f64,
+    /// Variables that differ on the canary side.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage_variable_overrides: BTreeMap<String, String>,
+    #[serde(default)]
+    pub use_stage_cache: bool,
+    /// `RANDOM` per request (API Gateway's), or sticky by a client identity.
+    #[serde(default)]
+    pub assignment: CanaryAssignment,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CanaryAssignment {
+    #[default]
+    Random,
+    /// The same source IP always lands on the same side.
+    StickySourceIp,
+    /// The same API key always lands on the same side.
+    StickyApiKey,
+    /// The same authorizer principal always lands on the same side.
+    StickyPrincipal,
 }
 
 /// A stage name as API Gateway allows it.
@@ -66,8 +149,114 @@ pub fn stage_name_ok(name: &str) -> bool {
 pub const MAX_STAGE_VARIABLE_VALUE: usize = 512;
 /// Most variables on one stage (API Gateway's limit).
 pub const MAX_STAGE_VARIABLES: usize = 100;
+/// Longest a cached response lives (API Gateway's limit).
+pub const MAX_CACHE_TTL: u32 = 3_600;
+
+impl StageSettings {
+    /// Every problem in these settings, each with a JSON pointer under `at`.
+    pub fn problems(&self, at: &str) -> crate::problem::Problems {
+        use crate::problem::{Problem, escape_pointer};
+        let mut problems = crate::problem::Problems::default();
+        let check_throttle =
+            |at: String, throttle: &Throttle, problems: &mut crate::problem::Problems| {
+                if !throttle.rate_limit.is_finite()
+                    || throttle.rate_limit < 0.0
+                    || throttle.rate_limit > 1e6
+                {
+                    problems.push(Problem::new(
+                        format!("{at}/rateLimit"),
+                        "rateLimit is 0 to 1000000 requests a second",
+                    ));
+                }
+                if throttle.burst_limit > 1_000_000 {
+                    problems.push(Problem::new(
+                        format!("{at}/burstLimit"),
+                        "burstLimit is at most 1000000",
+                    ));
+                }
+            };
+        if let Some(throttle) = &self.throttle {
+            check_throttle(format!("{at}/throttle"), throttle, &mut problems);
+        }
+        for (key, setting) in &self.method_settings {
+            let here = format!("{at}/methodSettings/{}", escape_pointer(key));
+            let key_ok = key == "*"
+                || key.split_once(' ').is_some_and(|(method, path)| {
+                    crate::definition::METHODS.contains(&method)
+                        && crate::router::PathTemplate::parse(path).is_ok()
+                });
+            if !key_ok {
+                problems.push(Problem::new(
+                    here.clone(),
+                    "keys are route keys such as \"GET /pets/{id}\", or *",
+                ));
+            }
+            if let Some(throttle) = &setting.throttle {
+                check_throttle(format!("{here}/throttle"), throttle, &mut problems);
+            }
+            if setting
+                .cache_ttl_in_seconds
+                .is_some_and(|t| t > MAX_CACHE_TTL)
+            {
+                problems.push(Problem::new(
+                    format!("{here}/cacheTtlInSeconds"),
+                    format!("at most {MAX_CACHE_TTL} seconds"),
+                ));
+            }
+        }
+        if let Some(cache) = &self.cache
+            && cache.ttl_in_seconds > MAX_CACHE_TTL
+        {
+            problems.push(Problem::new(
+                format!("{at}/cache/ttlInSeconds"),
+                format!("at most {MAX_CACHE_TTL} seconds"),
+            ));
+        }
+        if let Some(canary) = &self.canary {
+            if !canary.percent_traffic.is_finite()
+                || !(0.0..=100.0).contains(&canary.percent_traffic)
+            {
+                problems.push(Problem::new(
+                    format!("{at}/canary/percentTraffic"),
+                    "percentTraffic is 0 to 100",
+                ));
+            }
+            for name in canary.stage_variable_overrides.keys() {
+                if !crate::target::stage_variable_name_ok(name) {
+                    problems.push(Problem::new(
+                        format!(
+                            "{at}/canary/stageVariableOverrides/{}",
+                            escape_pointer(name)
+                        ),
+                        "stage variable names may only use letters, digits and '_'",
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
 
 /// The current time as API Gateway's management API prints it (RFC 3339, UTC, seconds).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One change made through the admin API: who, what, when, and the versions it moved between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// A ULID: entries sort by time.
+    pub id: String,
+    pub time: String,
+    /// The IAM principal (`userArn`) from the function URL, or `local`.
+    pub caller: String,
+    /// `CreateApi`, `UpdateApi`, `CreateDeployment`, `PutStage`, ...
+    pub action: String,
+    /// The admin path of what changed, such as `/apis/abc123/stages/prod`.
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_version: Option<u64>,
 }

@@ -12,7 +12,7 @@ use crate::problem::{Problem, Problems};
 use crate::router::Router;
 
 /// Bumped when the snapshot's shape changes incompatibly; the front refuses what it cannot read.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 /// Largest encoded snapshot accepted, leaving room for the item's other attributes.
 pub const MAX_ENCODED_SNAPSHOT: usize = 350 * 1024;
 
@@ -21,9 +21,8 @@ pub const MAX_ENCODED_SNAPSHOT: usize = 350 * 1024;
 pub struct Snapshot {
     pub format: u32,
     pub api_id: String,
-    pub api_name: String,
-    pub api_type: ApiType,
-    pub routes: Vec<RouteDefinition>,
+    /// The definition as validated at deployment time, frozen.
+    pub definition: ApiDefinition,
 }
 
 /// Compiles a definition for deployment, or lists every reason it cannot be deployed.
@@ -52,18 +51,37 @@ pub fn compile(api_id: &str, definition: &ApiDefinition) -> Result<Snapshot, Pro
     Ok(Snapshot {
         format: SNAPSHOT_FORMAT,
         api_id: api_id.to_owned(),
-        api_name: definition.name.clone(),
-        api_type: definition.api_type,
-        routes: definition.routes.clone(),
+        definition: definition.clone(),
     })
 }
 
 impl Snapshot {
+    pub fn routes(&self) -> &[RouteDefinition] {
+        &self.definition.routes
+    }
+
+    pub fn api_type(&self) -> ApiType {
+        self.definition.api_type
+    }
+
+    /// Stage variables this deployment needs, for warnings when a stage lacks them.
+    pub fn stage_variables_used(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .definition
+            .stage_variables_used()
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The router for this snapshot. Compilation proved the routes build, so a failure here
     /// means a corrupt snapshot.
     pub fn router(&self) -> Result<Router, String> {
         Router::build(
-            self.routes
+            self.routes()
                 .iter()
                 .map(|r| (r.method.as_str(), r.path.as_str())),
         )

@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use portico_model::ports::{ConfigReader, ConfigStore, Listing, Page, StoreError};
-use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
 use portico_model::snapshot::MAX_ENCODED_SNAPSHOT;
 
 use crate::errors::store_error;
-use crate::items::{self, API_PREFIX, APIS_PK, DEPLOYMENT_PREFIX, Item, STAGE_PREFIX, api_pk, key};
+use crate::items::{
+    self, API_PREFIX, APIS_PK, AUDIT_PK, DEPLOYMENT_PREFIX, Item, STAGE_PREFIX, api_pk, key,
+};
 
 #[derive(Debug, Clone)]
 pub struct DynamoConfigStore {
@@ -193,6 +195,71 @@ impl ConfigStore for DynamoConfigStore {
             1 => self.put(item, NOT_EXISTS, None).await,
             v => self.put(item, VERSION_IS, Some(v - 1)).await,
         }
+    }
+
+    async fn delete_stage(
+        &self,
+        api_id: &str,
+        stage_name: &str,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                api_pk(api_id),
+                format!("{STAGE_PREFIX}{stage_name}"),
+            )))
+            .condition_expression(VERSION_IS)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.put(items::audit_to_item(entry), NOT_EXISTS, None)
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        page: &Page,
+        since: Option<&str>,
+    ) -> Result<Listing<AuditEntry>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(AUDIT_PK.to_owned()))
+            .scan_index_forward(false)
+            .limit(page.limit.clamp(1, 500) as i32)
+            .consistent_read(true);
+        request = match since {
+            Some(since) => request
+                .key_condition_expression("pk = :pk AND sk >= :since")
+                .expression_attribute_values(":since", AttributeValue::S(since.to_owned())),
+            None => request.key_condition_expression("pk = :pk"),
+        };
+        if let Some(after) = &page.after {
+            request = request.set_exclusive_start_key(Some(key(AUDIT_PK, after.clone())));
+        }
+        let output = request.send().await.map_err(store_error)?;
+        let next = output
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let items = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(items::audit_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { items, next })
     }
 
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError> {

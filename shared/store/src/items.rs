@@ -5,6 +5,8 @@
 //!   all APIs makes listing them a Query, not a Scan; only the admin touches it.
 //! - `API#{apiId}`, `DEPLOYMENT#{deploymentId}`: an immutable deployment (deflated snapshot).
 //! - `API#{apiId}`, `STAGE#{stageName}`: a stage and the deployment it points at.
+//! - `AUDIT`, `{ulid}`: an audit entry; ULIDs sort by time, so a reverse Query lists the
+//!   newest first.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +14,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use portico_model::definition::ApiDefinition;
 use portico_model::ports::StoreError;
-use portico_model::records::{ApiRecord, Deployment, DeploymentSummary, Stage};
+use portico_model::records::{
+    ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage, StageSettings,
+};
 use portico_model::snapshot::Snapshot;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -21,6 +25,7 @@ pub const APIS_PK: &str = "APIS";
 pub const API_PREFIX: &str = "API#";
 pub const DEPLOYMENT_PREFIX: &str = "DEPLOYMENT#";
 pub const STAGE_PREFIX: &str = "STAGE#";
+pub const AUDIT_PK: &str = "AUDIT";
 
 pub fn api_pk(api_id: &str) -> String {
     format!("{API_PREFIX}{api_id}")
@@ -164,6 +169,15 @@ pub fn stage_to_item(stage: &Stage) -> Item {
                 .collect(),
         ),
     );
+    if stage.settings != StageSettings::default() {
+        item.insert(
+            "settings".into(),
+            s(serde_json::to_string(&stage.settings).unwrap_or_default()),
+        );
+    }
+    if let Some(previous) = &stage.previous_deployment_id {
+        item.insert("previousDeploymentId".into(), s(previous));
+    }
     item.insert("version".into(), n(stage.version));
     item.insert("createdDate".into(), s(&stage.created_date));
     item.insert("lastUpdatedDate".into(), s(&stage.last_updated_date));
@@ -185,16 +199,37 @@ pub fn stage_from_item(api_id: &str, item: &Item) -> Result<Stage, StoreError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(corrupt(item, "attribute variables is not a map")),
     };
+    let settings = match opt_s(item, "settings") {
+        None => StageSettings::default(),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| corrupt(item, &format!("settings are not valid: {e}")))?,
+    };
     Ok(Stage {
         api_id: api_id.to_owned(),
         stage_name: get_s(item, "stageName")?,
         deployment_id: get_s(item, "deploymentId")?,
         description: opt_s(item, "description"),
         variables,
+        settings,
+        previous_deployment_id: opt_s(item, "previousDeploymentId"),
         version: get_n(item, "version")?,
         created_date: get_s(item, "createdDate")?,
         last_updated_date: get_s(item, "lastUpdatedDate")?,
     })
+}
+
+pub fn audit_to_item(entry: &AuditEntry) -> Item {
+    let mut item = key(AUDIT_PK, entry.id.clone());
+    item.insert(
+        "entry".into(),
+        s(serde_json::to_string(entry).unwrap_or_default()),
+    );
+    item
+}
+
+pub fn audit_from_item(item: &Item) -> Result<AuditEntry, StoreError> {
+    serde_json::from_str(&get_s(item, "entry")?)
+        .map_err(|e| corrupt(item, &format!("audit entry is not valid: {e}")))
 }
 
 #[cfg(test)]
@@ -209,6 +244,17 @@ mod tests {
             deployment_id: "d1".into(),
             description: None,
             variables: BTreeMap::from([("alias".into(), "live".into())]),
+            settings: StageSettings {
+                canary: Some(portico_model::records::Canary {
+                    deployment_id: "d2".into(),
+                    percent_traffic: 12.5,
+                    stage_variable_overrides: BTreeMap::new(),
+                    use_stage_cache: false,
+                    assignment: portico_model::records::CanaryAssignment::StickySourceIp,
+                }),
+                ..StageSettings::default()
+            },
+            previous_deployment_id: Some("d0".into()),
             version: 3,
             created_date: "2026-01-01T00:00:00Z".into(),
             last_updated_date: "2026-01-02T00:00:00Z".into(),

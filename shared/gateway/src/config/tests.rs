@@ -55,6 +55,8 @@ impl FakeReader {
                 deployment_id: deployment_id.into(),
                 description: None,
                 variables: BTreeMap::new(),
+                settings: Default::default(),
+                previous_deployment_id: None,
                 version,
                 created_date: String::new(),
                 last_updated_date: String::new(),
@@ -83,10 +85,11 @@ impl ConfigReader for FakeReader {
 }
 
 fn body_of(deployed: &Deployed) -> String {
-    match &deployed.snapshot.routes[0].integration {
-        portico_model::definition::Integration::Mock { body, .. } => body.clone(),
-        other => panic!("unexpected {other:?}"),
-    }
+    deployed.snapshot.routes()[0]
+        .integration
+        .body
+        .clone()
+        .unwrap_or_default()
 }
 
 const TTL: Duration = Duration::from_secs(2);

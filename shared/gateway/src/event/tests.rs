@@ -31,11 +31,32 @@ fn event(request: &IncomingRequest, variables: &BTreeMap<String, String>) -> Val
         account_id: "123456789012",
         stage: "prod",
         route_key: "POST /pets/{id}".into(),
+        resource: "/pets/{id}",
         path: "/pets/7",
         path_parameters: HashMap::from([("id".into(), "7".into())]),
         stage_variables: variables,
+        binary_media_types: &[],
     };
     serde_json::from_slice(&v2_event(request, &ctx)).expect("json")
+}
+
+fn event_v1(
+    request: &IncomingRequest,
+    variables: &BTreeMap<String, String>,
+    binary: &[String],
+) -> Value {
+    let ctx = EventContext {
+        api_id: "abc123",
+        account_id: "123456789012",
+        stage: "prod",
+        route_key: "POST /pets/{id}".into(),
+        resource: "/pets/{id}",
+        path: "/pets/7",
+        path_parameters: HashMap::from([("id".into(), "7".into())]),
+        stage_variables: variables,
+        binary_media_types: binary,
+    };
+    serde_json::from_slice(&v1_event(request, &ctx)).expect("json")
 }
 
 #[test]
@@ -133,7 +154,7 @@ fn proxy_responses_are_read_as_strictly_as_api_gateway() {
         .iter()
         .map(|v| v.to_str().unwrap_or_default())
         .collect();
-    assert_eq!(values, ["m1", "m2", "single"]);
+    assert_eq!(values, ["m1, m2, single"], "one header, multi values first");
     assert_eq!(both.headers().get_all("set-cookie").iter().count(), 2);
 
     let binary =
@@ -170,5 +191,98 @@ fn json_without_a_status_code_is_the_body_of_a_200() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(response.body().as_ref(), payload.to_string().as_bytes());
+    }
+}
+
+#[test]
+fn the_v1_event_has_api_gateways_shape() {
+    let r = request(
+        &[
+            ("host", "abc123.example.com"),
+            ("x-multi", "a"),
+            ("x-multi", "b"),
+            ("content-type", "application/json"),
+        ],
+        "a=1&a=2",
+        br#"{"k":1}"#,
+    );
+    let e = event_v1(&r, &BTreeMap::new(), &[]);
+    assert_eq!(e["resource"], "/pets/{id}");
+    assert_eq!(e["path"], "/pets/7", "path is without the stage");
+    assert_eq!(e["httpMethod"], "POST");
+    assert_eq!(e["headers"]["x-multi"], "b", "headers keep the last value");
+    assert_eq!(e["multiValueHeaders"]["x-multi"], json!(["a", "b"]));
+    assert_eq!(e["queryStringParameters"]["a"], "2");
+    assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
+    assert_eq!(e["pathParameters"], json!({"id": "7"}));
+    assert_eq!(
+        e["stageVariables"],
+        Value::Null,
+        "null when the stage has none"
+    );
+    assert_eq!(e["body"], r#"{"k":1}"#);
+    assert_eq!(e["isBase64Encoded"], false);
+    let ctx = &e["requestContext"];
+    assert_eq!(
+        ctx["path"], "/prod/pets/7",
+        "requestContext.path has the stage"
+    );
+    assert_eq!(ctx["resourcePath"], "/pets/{id}");
+    assert_eq!(ctx["httpMethod"], "POST");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["requestId"], "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+    assert_eq!(
+        ctx["extendedRequestId"],
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    );
+    assert_eq!(ctx["identity"]["sourceIp"], "198.51.100.7");
+    assert_eq!(ctx["requestTimeEpoch"], 1_583_348_638_390_i64);
+    assert_eq!(ctx["requestTime"], "04/Mar/2020:19:03:58 +0000");
+    assert_eq!(ctx["apiId"], "abc123");
+    assert_eq!(ctx["accountId"], "123456789012");
+    assert_eq!(ctx["resourceId"].as_str().map(str::len), Some(6));
+
+    let bare = event_v1(&request(&[], "", b""), &BTreeMap::new(), &[]);
+    assert_eq!(bare["queryStringParameters"], Value::Null);
+    assert_eq!(bare["multiValueQueryStringParameters"], Value::Null);
+    assert_eq!(bare["body"], Value::Null);
+}
+
+#[test]
+fn v1_bodies_are_base64_only_for_binary_media_types() {
+    let png = request(&[("content-type", "image/png")], "", &[0x89, b'P', 0xff]);
+    let text = event_v1(&png, &BTreeMap::new(), &[]);
+    assert_eq!(
+        text["isBase64Encoded"], false,
+        "not a binary media type of this API"
+    );
+    let binary = event_v1(&png, &BTreeMap::new(), &["image/*".to_owned()]);
+    assert_eq!(binary["isBase64Encoded"], true);
+    assert_eq!(binary["body"], "iVD/");
+    assert!(is_binary_media_type(
+        Some("application/pdf; q=1"),
+        &["*/*".to_owned()]
+    ));
+    assert!(!is_binary_media_type(
+        Some("text/plain"),
+        &["image/png".to_owned()]
+    ));
+}
+
+#[test]
+fn v1_responses_follow_api_gateways_rules() {
+    let v1 = |payload: serde_json::Value| v1_response(payload.to_string().as_bytes());
+    let ok = v1(json!({"statusCode": "201", "body": "x"})).expect("valid");
+    assert_eq!(ok.status(), 201);
+    let no_status = v1(json!({"body": "x"})).expect("another valid key means 200");
+    assert_eq!(no_status.status(), 200);
+    for bad in [
+        json!({}),
+        json!("hello"),
+        json!([1]),
+        json!({"statusCode": 200, "cookies": []}),
+        json!({"statusCode": "abc"}),
+    ] {
+        assert!(v1(bad.clone()).is_err(), "{bad} must be a 502");
     }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, header};
-use portico_model::definition::Integration;
 use portico_model::target::substitute_stage_variables;
 
 use super::Call;
@@ -52,15 +51,9 @@ impl HttpBackend {
     }
 
     pub async fn call(&self, call: &Call<'_>) -> Result<Response<Bytes>, GatewayError> {
-        let Integration::HttpProxy {
-            uri, http_method, ..
-        } = &call.route.integration
-        else {
-            return Err(GatewayError::Internal {
-                reason: "not an HTTP proxy integration".to_owned(),
-            });
-        };
-        let url = backend_url(uri, call)?;
+        let integration = &call.route.integration;
+        let http_method = integration.http_method();
+        let url = backend_url(integration.uri(), call)?;
         let method = if http_method == "ANY" {
             call.request.method.clone()
         } else {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use portico_model::definition::{Integration, PayloadFormatVersion};
+use portico_model::definition::PayloadFormatVersion;
 use portico_model::ports::{InvokeError, Invoker};
 use portico_model::target::{FunctionTarget, substitute_stage_variables};
 
@@ -13,25 +13,18 @@ use crate::GatewayError;
 use crate::event::{self, EventContext};
 
 pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Bytes>, GatewayError> {
-    let Integration::AwsProxy {
-        uri,
-        payload_format_version,
-        ..
-    } = &call.route.integration
-    else {
-        return Err(GatewayError::Internal {
-            reason: "not a Lambda proxy integration".to_owned(),
-        });
-    };
+    let integration = &call.route.integration;
     let internal = |reason: String| GatewayError::Internal { reason };
-    let resolved = substitute_stage_variables(uri, &call.stage.variables).map_err(internal)?;
+    let resolved =
+        substitute_stage_variables(integration.uri(), &call.stage.variables).map_err(internal)?;
     let target = FunctionTarget::parse(&resolved).map_err(internal)?;
 
     let ctx = EventContext {
         api_id: call.api_id,
         account_id: &call.settings.account_id,
         stage: &call.stage.stage_name,
-        route_key: format!("{} {}", call.route.method, call.route.path),
+        route_key: call.route.key(),
+        resource: &call.route.path,
         path: call.path,
         path_parameters: call
             .params
@@ -39,14 +32,12 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
             .map(|(k, v)| (k.clone(), event::percent_decode(v, false)))
             .collect(),
         stage_variables: &call.stage.variables,
+        binary_media_types: call.binary_media_types,
     };
-    let payload = match payload_format_version {
+    let format = integration.payload_format(call.api_type);
+    let payload = match format {
+        PayloadFormatVersion::V1 => event::v1_event(call.request, &ctx),
         PayloadFormatVersion::V2 => event::v2_event(call.request, &ctx),
-        PayloadFormatVersion::V1 => {
-            return Err(internal(
-                "payload format 1.0 is not supported by this version of the front".to_owned(),
-            ));
-        }
     };
 
     let timeout = Duration::from_millis(u64::from(call.route.integration.timeout_ms()));
@@ -67,7 +58,11 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
             reason: format!("function {} failed ({kind})", target.function),
         });
     }
-    event::v2_response(&output.payload).map_err(|reason| GatewayError::IntegrationFailure {
+    let parsed = match format {
+        PayloadFormatVersion::V1 => event::v1_response(&output.payload),
+        PayloadFormatVersion::V2 => event::v2_response(&output.payload),
+    };
+    parsed.map_err(|reason| GatewayError::IntegrationFailure {
         reason: format!("function {}: {reason}", target.function),
     })
 }

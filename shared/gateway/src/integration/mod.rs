@@ -5,7 +5,7 @@ pub mod lambda;
 pub mod mock;
 
 use bytes::Bytes;
-use portico_model::definition::{Integration, RouteDefinition};
+use portico_model::definition::{ApiType, IntegrationType, RouteDefinition};
 use portico_model::records::Stage;
 
 use crate::{GatewayError, IncomingRequest, Settings};
@@ -20,6 +20,9 @@ pub struct Call<'a> {
     pub params: &'a [(String, String)],
     pub stage: &'a Stage,
     pub api_id: &'a str,
+    pub api_type: ApiType,
+    /// Content types payload 1.0 delivers base64-encoded.
+    pub binary_media_types: &'a [String],
     pub settings: &'a Settings,
 }
 
@@ -28,13 +31,22 @@ pub async fn run(
     invoker: &dyn portico_model::ports::Invoker,
     backend: &http::HttpBackend,
 ) -> Result<::http::Response<Bytes>, GatewayError> {
-    match &call.route.integration {
-        Integration::AwsProxy { .. } => lambda::call(call, invoker).await,
-        Integration::HttpProxy { .. } => backend.call(call).await,
-        Integration::Mock {
-            status_code,
-            headers,
-            body,
-        } => mock::respond(*status_code, headers, body),
+    let integration = &call.route.integration;
+    match integration.kind {
+        IntegrationType::AwsProxy => lambda::call(call, invoker).await,
+        IntegrationType::HttpProxy => backend.call(call).await,
+        IntegrationType::Mock => mock::respond(
+            integration.status_code.unwrap_or(200),
+            &integration.headers,
+            integration.body.as_deref().unwrap_or_default(),
+        ),
+        // Non-proxy integrations need mapping templates, which this front does not apply:
+        // answering as API Gateway does for a broken integration beats guessing.
+        IntegrationType::Http | IntegrationType::Aws => Err(GatewayError::Internal {
+            reason: format!(
+                "{} integrations (mapping templates) are not served by this version of the front",
+                integration.kind.as_str()
+            ),
+        }),
     }
 }

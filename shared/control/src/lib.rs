@@ -7,6 +7,8 @@
 //! - [`stages`]: `/apis/{apiId}/stages[/{stageName}[/promote|/rollback]]`: named pointers to
 //!   deployments, with their settings and canaries.
 //! - [`audit`]: `/audit`: every change, newest first.
+//! - [`openapi`]: `/apis/import`, `/apis/{apiId}/import`, `/apis/{apiId}/export`: OpenAPI 3.0
+//!   and Swagger 2.0 with API Gateway's extensions.
 //!
 //! Operations that change something report it as a [`Change`]; `handle` writes one audit
 //! entry per change. [`error`] turns every failure into one JSON shape; [`wire`] parses
@@ -16,6 +18,7 @@ pub mod apis;
 pub mod audit;
 pub mod deployments;
 pub mod error;
+pub mod openapi;
 pub mod stages;
 pub mod wire;
 
@@ -111,6 +114,9 @@ enum Resource {
     Promote,
     Rollback,
     Audit,
+    Import,
+    ApiImport,
+    Export,
 }
 
 pub struct Admin {
@@ -140,6 +146,9 @@ impl Admin {
                 Resource::Rollback,
             ),
             ("/audit", Resource::Audit),
+            ("/apis/import", Resource::Import),
+            ("/apis/{apiId}/import", Resource::ApiImport),
+            ("/apis/{apiId}/export", Resource::Export),
         ] {
             // The table above is static and conflict-free; a failure would be caught by any test.
             let _ = routes.insert(path, resource);
@@ -220,6 +229,11 @@ impl Admin {
                 stages::rollback(store, request, &api, &stage).await
             }
             (Resource::Audit, &Method::GET) => audit::list(store, request).await.map(Reply::from),
+            (Resource::Import, &Method::POST) => openapi::create(store, request).await,
+            (Resource::ApiImport, &Method::PUT) => openapi::put(store, request, &api).await,
+            (Resource::Export, &Method::GET) => {
+                openapi::get(store, request, &api).await.map(Reply::from)
+            }
             (resource, _) => Err(AdminError::MethodNotAllowed(allowed(resource))),
         }
     }
@@ -231,6 +245,8 @@ fn allowed(resource: Resource) -> &'static str {
         Resource::Api => "GET, PUT",
         Resource::Stage => "GET, PUT, DELETE",
         Resource::Deployment | Resource::Stages | Resource::Audit => "GET",
-        Resource::Promote | Resource::Rollback => "POST",
+        Resource::Promote | Resource::Rollback | Resource::Import => "POST",
+        Resource::ApiImport => "PUT",
+        Resource::Export => "GET",
     }
 }

@@ -304,7 +304,8 @@ pub struct Authorizer {
     /// JWT: the `iss` tokens must carry, and where OIDC discovery starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// JWT: accepted `aud` (or `client_id`) values.
+    /// JWT: accepted `aud` (or `client_id`) values. Empty: the audience is not checked (as for
+    /// a Cognito user pool authorizer of a REST API).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
     /// JWT: the JWKS, when not found by discovery from the issuer.
@@ -794,12 +795,6 @@ impl Authorizer {
                         problems.push(Problem::new(format!("{at}/issuer"), "the issuer is a URL"))
                     }
                     _ => {}
-                }
-                if self.audience.is_empty() {
-                    problems.push(Problem::new(
-                        format!("{at}/audience"),
-                        "a JWT authorizer needs at least one audience",
-                    ));
                 }
                 if let Some(uri) = &self.jwks_uri
                     && check_http_uri(uri).is_err()

@@ -100,7 +100,6 @@ fn authorizers_and_their_routes_are_checked() {
             "/routes/3/authorization/authorizer",
             "/routes/4/authorization/scopes",
             "/authorizers/badjwt/issuer",
-            "/authorizers/badjwt/audience",
             "/authorizers/badtok/resultTtlInSeconds",
             "/authorizers/badtok/identitySource",
             "/authorizers/badtok/identityValidationExpression",

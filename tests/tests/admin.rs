@@ -608,3 +608,382 @@ async fn stage_settings_patch_and_variable_warnings() {
         "/deploymentId"
     );
 }
+
+#[tokio::test]
+async fn api_keys_are_shown_once_and_stored_hashed() {
+    let (store, _) = dynamodb::fresh_config_store().await;
+    let store = Arc::new(store);
+    let admin = Admin::new(store.clone());
+    let created = call(
+        &admin,
+        Method::POST,
+        "/apikeys",
+        Some(json!({"name": "partner"})),
+        None,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let value = created.body["value"]
+        .as_str()
+        .expect("the value, once")
+        .to_owned();
+    assert_eq!(value.len(), 40);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+
+    let read = call(&admin, Method::GET, &format!("/apikeys/{id}"), None, None).await;
+    assert!(
+        read.body.get("value").is_none(),
+        "the value is never shown again"
+    );
+    assert!(!read.body.to_string().contains(&value));
+    use portico_model::ports::{ConfigStore, RecordKind};
+    let stored = store
+        .record(RecordKind::ApiKey, &id)
+        .await
+        .expect("read")
+        .expect("present");
+    assert!(
+        !stored.body.to_string().contains(&value),
+        "only the hash is stored"
+    );
+    assert_eq!(
+        stored.body["valueHash"],
+        portico_control::keys::hash_value(&value)
+    );
+    let by_hash = store
+        .record(
+            RecordKind::ApiKeyHash,
+            &portico_control::keys::hash_value(&value),
+        )
+        .await
+        .expect("read");
+    assert_eq!(by_hash.expect("found by hash").body["keyId"], id.as_str());
+
+    let imported = call(
+        &admin,
+        Method::POST,
+        "/apikeys",
+        Some(json!({"name": "moved", "value": "abcdefghij0123456789"})),
+        None,
+    )
+    .await;
+    assert_eq!(imported.status, 201);
+    let twice = call(
+        &admin,
+        Method::POST,
+        "/apikeys",
+        Some(json!({"name": "dup", "value": "abcdefghij0123456789"})),
+        None,
+    )
+    .await;
+    assert_eq!(twice.status, 409, "two keys never share a value");
+    let short = call(
+        &admin,
+        Method::POST,
+        "/apikeys",
+        Some(json!({"name": "x", "value": "short"})),
+        None,
+    )
+    .await;
+    assert_eq!(short.body["problems"][0]["pointer"], "/value");
+
+    let disabled = call(
+        &admin,
+        Method::PUT,
+        &format!("/apikeys/{id}"),
+        Some(json!({"enabled": false})),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(disabled.status, 200);
+    assert_eq!(disabled.body["enabled"], false);
+    assert_eq!(
+        call(&admin, Method::GET, "/apikeys", None, None).await.body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_key_belongs_to_one_plan_per_stage() {
+    let admin = admin().await;
+    let (api, _) = deployed_api(&admin, pets(), json!({"stageName": "prod"})).await;
+    call(
+        &admin,
+        Method::POST,
+        &format!("/apis/{api}/deployments"),
+        Some(json!({"stageName": "beta"})),
+        None,
+    )
+    .await;
+    let key = call(
+        &admin,
+        Method::POST,
+        "/apikeys",
+        Some(json!({"name": "k"})),
+        None,
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let nowhere = call(
+        &admin,
+        Method::POST,
+        "/usageplans",
+        Some(json!({"name": "bad", "apiStages": [{"apiId": api, "stage": "nope"}]})),
+        None,
+    )
+    .await;
+    assert_eq!(nowhere.status, 400);
+    assert_eq!(nowhere.body["problems"][0]["pointer"], "/apiStages/0/stage");
+
+    let plan = |name: &str, stage: &str| {
+        json!({"name": name, "apiStages": [{"apiId": api, "stage": stage, "throttle": {"GET /pets/{id}": {"rateLimit": 5, "burstLimit": 10}}}],
+        "throttle": {"rateLimit": 100, "burstLimit": 200}, "quota": {"limit": 1000, "period": "DAY"}})
+    };
+    let gold = call(
+        &admin,
+        Method::POST,
+        "/usageplans",
+        Some(plan("gold", "prod")),
+        None,
+    )
+    .await;
+    assert_eq!(gold.status, 201, "{}", gold.body);
+    let gold = gold.body["id"].as_str().expect("id").to_owned();
+    let silver = call(
+        &admin,
+        Method::POST,
+        "/usageplans",
+        Some(plan("silver", "prod")),
+        None,
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let beta = call(
+        &admin,
+        Method::POST,
+        "/usageplans",
+        Some(plan("beta", "beta")),
+        None,
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    assert_eq!(
+        call(
+            &admin,
+            Method::POST,
+            &format!("/usageplans/{gold}/keys"),
+            Some(json!({"keyId": key})),
+            None
+        )
+        .await
+        .status,
+        201
+    );
+    let second = call(
+        &admin,
+        Method::POST,
+        &format!("/usageplans/{silver}/keys"),
+        Some(json!({"keyId": key})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        second.status, 409,
+        "same stage in another plan: {}",
+        second.body
+    );
+    assert_eq!(
+        call(
+            &admin,
+            Method::POST,
+            &format!("/usageplans/{beta}/keys"),
+            Some(json!({"keyId": key})),
+            None
+        )
+        .await
+        .status,
+        201,
+        "another stage is fine"
+    );
+    assert_eq!(
+        call(
+            &admin,
+            Method::POST,
+            &format!("/usageplans/{gold}/keys"),
+            Some(json!({"keyId": key})),
+            None
+        )
+        .await
+        .status,
+        409,
+        "already a member"
+    );
+
+    // Moving the beta plan onto prod would put the key in two plans for prod.
+    let clash = call(
+        &admin,
+        Method::PUT,
+        &format!("/usageplans/{beta}"),
+        Some(plan("beta", "prod")),
+        None,
+    )
+    .await;
+    assert_eq!(clash.status, 409);
+
+    let members = call(
+        &admin,
+        Method::GET,
+        &format!("/usageplans/{gold}/keys"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(members.body["items"][0]["id"], key.as_str());
+    // Deleting the key removes it from its plans.
+    assert_eq!(
+        call(
+            &admin,
+            Method::DELETE,
+            &format!("/apikeys/{key}"),
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    let members = call(
+        &admin,
+        Method::GET,
+        &format!("/usageplans/{gold}/keys"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(members.body["items"], json!([]));
+    assert_eq!(
+        call(
+            &admin,
+            Method::DELETE,
+            &format!("/usageplans/{silver}"),
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        call(&admin, Method::GET, "/usageplans", None, None)
+            .await
+            .body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn domain_mappings_are_stored_once_per_base_path() {
+    let admin = admin().await;
+    let (api, _) = deployed_api(&admin, pets(), json!({"stageName": "prod"})).await;
+    let mapping =
+        json!({"domainName": "API.Example.com", "basePath": "v1", "apiId": api, "stage": "prod"});
+    let created = call(
+        &admin,
+        Method::POST,
+        "/domainmappings",
+        Some(mapping.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["domainName"], "api.example.com");
+    assert_eq!(
+        call(&admin, Method::POST, "/domainmappings", Some(mapping), None)
+            .await
+            .status,
+        409
+    );
+    let root = call(
+        &admin,
+        Method::POST,
+        "/domainmappings",
+        Some(json!({"domainName": "api.example.com", "apiId": api, "stage": "prod"})),
+        None,
+    )
+    .await;
+    assert_eq!(root.body["basePath"], "(none)");
+    let bad = call(
+        &admin,
+        Method::POST,
+        "/domainmappings",
+        Some(json!({"domainName": "not a host", "basePath": "a/b", "apiId": api, "stage": "nope"})),
+        None,
+    )
+    .await;
+    let pointers: Vec<&str> = bad.body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(pointers, ["/domainName", "/basePath", "/stage"]);
+    assert_eq!(
+        call(
+            &admin,
+            Method::GET,
+            "/domainmappings/api.example.com/v1",
+            None,
+            None
+        )
+        .await
+        .body["apiId"],
+        api.as_str()
+    );
+    assert_eq!(
+        call(&admin, Method::GET, "/domainmappings", None, None)
+            .await
+            .body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        call(
+            &admin,
+            Method::DELETE,
+            "/domainmappings/api.example.com/v1",
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        call(
+            &admin,
+            Method::GET,
+            "/domainmappings/api.example.com/v1",
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+}

@@ -9,6 +9,8 @@
 //! - [`audit`]: `/audit`: every change, newest first.
 //! - [`openapi`]: `/apis/import`, `/apis/{apiId}/import`, `/apis/{apiId}/export`: OpenAPI 3.0
 //!   and Swagger 2.0 with API Gateway's extensions.
+//! - [`keys`], [`plans`], [`domains`]: `/apikeys`, `/usageplans` (with `/keys`),
+//!   `/domainmappings`, stored as versioned records.
 //!
 //! Operations that change something report it as a [`Change`]; `handle` writes one audit
 //! entry per change. [`error`] turns every failure into one JSON shape; [`wire`] parses
@@ -17,8 +19,12 @@
 pub mod apis;
 pub mod audit;
 pub mod deployments;
+pub mod domains;
 pub mod error;
+pub mod keys;
 pub mod openapi;
+pub mod plans;
+mod records;
 pub mod stages;
 pub mod wire;
 
@@ -117,6 +123,14 @@ enum Resource {
     Import,
     ApiImport,
     Export,
+    Keys,
+    Key,
+    Plans,
+    Plan,
+    PlanKeys,
+    PlanKey,
+    Mappings,
+    Mapping,
 }
 
 pub struct Admin {
@@ -149,6 +163,14 @@ impl Admin {
             ("/apis/import", Resource::Import),
             ("/apis/{apiId}/import", Resource::ApiImport),
             ("/apis/{apiId}/export", Resource::Export),
+            ("/apikeys", Resource::Keys),
+            ("/apikeys/{keyId}", Resource::Key),
+            ("/usageplans", Resource::Plans),
+            ("/usageplans/{planId}", Resource::Plan),
+            ("/usageplans/{planId}/keys", Resource::PlanKeys),
+            ("/usageplans/{planId}/keys/{keyId}", Resource::PlanKey),
+            ("/domainmappings", Resource::Mappings),
+            ("/domainmappings/{domainName}/{basePath}", Resource::Mapping),
         ] {
             // The table above is static and conflict-free; a failure would be caught by any test.
             let _ = routes.insert(path, resource);
@@ -234,6 +256,43 @@ impl Admin {
             (Resource::Export, &Method::GET) => {
                 openapi::get(store, request, &api).await.map(Reply::from)
             }
+            (Resource::Keys, &Method::GET) => keys::list(store, request).await.map(Reply::from),
+            (Resource::Keys, &Method::POST) => keys::create(store, request).await,
+            (Resource::Key, &Method::GET) => {
+                keys::get(store, &param("keyId")).await.map(Reply::from)
+            }
+            (Resource::Key, &Method::PUT) => keys::update(store, request, &param("keyId")).await,
+            (Resource::Key, &Method::DELETE) => keys::delete(store, request, &param("keyId")).await,
+            (Resource::Plans, &Method::GET) => plans::list(store, request).await.map(Reply::from),
+            (Resource::Plans, &Method::POST) => plans::create(store, request).await,
+            (Resource::Plan, &Method::GET) => {
+                plans::get(store, &param("planId")).await.map(Reply::from)
+            }
+            (Resource::Plan, &Method::PUT) => plans::update(store, request, &param("planId")).await,
+            (Resource::Plan, &Method::DELETE) => {
+                plans::delete(store, request, &param("planId")).await
+            }
+            (Resource::PlanKeys, &Method::GET) => plans::list_keys(store, &param("planId"))
+                .await
+                .map(Reply::from),
+            (Resource::PlanKeys, &Method::POST) => {
+                plans::add_key(store, request, &param("planId")).await
+            }
+            (Resource::PlanKey, &Method::DELETE) => {
+                plans::remove_key(store, request, &param("planId"), &param("keyId")).await
+            }
+            (Resource::Mappings, &Method::GET) => {
+                domains::list(store, request).await.map(Reply::from)
+            }
+            (Resource::Mappings, &Method::POST) => domains::create(store, request).await,
+            (Resource::Mapping, &Method::GET) => {
+                domains::get(store, &param("domainName"), &param("basePath"))
+                    .await
+                    .map(Reply::from)
+            }
+            (Resource::Mapping, &Method::DELETE) => {
+                domains::delete(store, request, &param("domainName"), &param("basePath")).await
+            }
             (resource, _) => Err(AdminError::MethodNotAllowed(allowed(resource))),
         }
     }
@@ -243,6 +302,10 @@ fn allowed(resource: Resource) -> &'static str {
     match resource {
         Resource::Apis | Resource::Deployments => "GET, POST",
         Resource::Api => "GET, PUT",
+        Resource::Keys | Resource::Plans | Resource::PlanKeys | Resource::Mappings => "GET, POST",
+        Resource::Key | Resource::Plan => "GET, PUT, DELETE",
+        Resource::PlanKey => "DELETE",
+        Resource::Mapping => "GET, DELETE",
         Resource::Stage => "GET, PUT, DELETE",
         Resource::Deployment | Resource::Stages | Resource::Audit => "GET",
         Resource::Promote | Resource::Rollback | Resource::Import => "POST",

@@ -48,6 +48,31 @@ pub trait ConfigReader: Send + Sync {
     ) -> Result<Option<Deployment>, StoreError>;
 }
 
+/// Records kept as JSON documents under one key layout: small control-plane resources whose
+/// shape the control crate owns (API keys, usage plans, plan memberships, domain mappings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    ApiKey,
+    /// An API key's id, found by the hash of its value (unique: two keys never share a value).
+    ApiKeyHash,
+    UsagePlan,
+    /// `{planId}#{keyId}`: the keys of a plan.
+    PlanKey,
+    /// `{keyId}#{planId}`: the plans of a key.
+    KeyPlan,
+    /// `{domainName}/{basePath}`.
+    DomainMapping,
+}
+
+/// A record: its id within its kind, its version (guarding updates), and its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub id: String,
+    pub version: u64,
+    pub body: serde_json::Value,
+}
+
 /// What the admin needs on top: conditional writes and listings.
 #[async_trait]
 pub trait ConfigStore: ConfigReader {
@@ -86,6 +111,24 @@ pub trait ConfigStore: ConfigReader {
         page: &Page,
         since: Option<&str>,
     ) -> Result<Listing<AuditEntry>, StoreError>;
+    /// Creates (`version == 1`: must not exist) or updates (stored version must be
+    /// `version - 1`) a record.
+    async fn put_record(&self, record: &Record) -> Result<(), StoreError>;
+    async fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError>;
+    /// Records of a kind whose id starts with `prefix`, in id order.
+    async fn list_records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        page: &Page,
+    ) -> Result<Listing<Record>, StoreError>;
+    /// Deletes a record; `ConditionFailed` unless it exists at `version`.
+    async fn delete_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        version: u64,
+    ) -> Result<(), StoreError>;
 }
 
 /// A Lambda function's answer to a synchronous invoke.

@@ -260,3 +260,88 @@ pub struct AuditEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_version: Option<u64>,
 }
+
+/// An API key. Only the SHA-256 of its value is stored; the value is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub enabled: bool,
+    /// Hex SHA-256 of the key's value: what requests are matched against.
+    pub value_hash: String,
+    pub version: u64,
+    pub created_date: String,
+    pub last_updated_date: String,
+}
+
+/// A usage plan: which API stages it covers, its throttle and its quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePlan {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub api_stages: Vec<PlanStage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+    pub version: u64,
+    pub created_date: String,
+    pub last_updated_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanStage {
+    pub api_id: String,
+    pub stage: String,
+    /// Per-route throttles for keys of this plan, by route key (`GET /pets/{id}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throttle: BTreeMap<String, Throttle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: QuotaPeriod,
+    /// Requests already used in the first period (API Gateway's `offset`).
+    #[serde(default)]
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+/// A key's membership of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanKey {
+    pub plan_id: String,
+    pub key_id: String,
+    pub created_date: String,
+}
+
+/// A custom domain's base path mapped to an API stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainMapping {
+    pub domain_name: String,
+    /// `(none)` maps the whole domain, as in API Gateway.
+    pub base_path: String,
+    pub api_id: String,
+    pub stage: String,
+    pub version: u64,
+    pub created_date: String,
+}

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use portico_model::ports::{ConfigReader, ConfigStore, Listing, Page, StoreError};
+use portico_model::ports::{
+    ConfigReader, ConfigStore, Listing, Page, Record, RecordKind, StoreError,
+};
 use portico_model::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
 use portico_model::snapshot::MAX_ENCODED_SNAPSHOT;
 
@@ -260,6 +262,61 @@ impl ConfigStore for DynamoConfigStore {
             .map(items::audit_from_item)
             .collect::<Result<_, _>>()?;
         Ok(Listing { items, next })
+    }
+
+    async fn put_record(&self, record: &Record) -> Result<(), StoreError> {
+        let item = items::record_to_item(record);
+        match record.version {
+            0 => Err(StoreError::ConditionFailed),
+            1 => self.put(item, NOT_EXISTS, None).await,
+            v => self.put(item, VERSION_IS, Some(v - 1)).await,
+        }
+    }
+
+    async fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+        self.get(items::record_pk(kind), id.to_owned())
+            .await?
+            .map(|item| items::record_from_item(kind, &item))
+            .transpose()
+    }
+
+    async fn list_records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+        page: &Page,
+    ) -> Result<Listing<Record>, StoreError> {
+        let (found, next) = self
+            .query(items::record_pk(kind), prefix, page, false)
+            .await?;
+        let records = found
+            .iter()
+            .map(|item| items::record_from_item(kind, item))
+            .collect::<Result<_, _>>()?;
+        // `query` strips the prefix from the cursor; records list by whole ids.
+        Ok(Listing {
+            items: records,
+            next: next.map(|rest| format!("{prefix}{rest}")),
+        })
+    }
+
+    async fn delete_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(items::record_pk(kind), id.to_owned())))
+            .condition_expression(VERSION_IS)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError> {

@@ -7,13 +7,15 @@
 //! - `API#{apiId}`, `STAGE#{stageName}`: a stage and the deployment it points at.
 //! - `AUDIT`, `{ulid}`: an audit entry; ULIDs sort by time, so a reverse Query lists the
 //!   newest first.
+//! - `REC#{kind}`, `{id}`: a record (API key, usage plan, membership, domain mapping) as a
+//!   JSON document with its version.
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use portico_model::definition::ApiDefinition;
-use portico_model::ports::StoreError;
+use portico_model::ports::{Record, RecordKind, StoreError};
 use portico_model::records::{
     ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage, StageSettings,
 };
@@ -215,6 +217,38 @@ pub fn stage_from_item(api_id: &str, item: &Item) -> Result<Stage, StoreError> {
         version: get_n(item, "version")?,
         created_date: get_s(item, "createdDate")?,
         last_updated_date: get_s(item, "lastUpdatedDate")?,
+    })
+}
+
+pub fn record_pk(kind: RecordKind) -> String {
+    let name = match kind {
+        RecordKind::ApiKey => "APIKEY",
+        RecordKind::ApiKeyHash => "APIKEYHASH",
+        RecordKind::UsagePlan => "USAGEPLAN",
+        RecordKind::PlanKey => "PLANKEY",
+        RecordKind::KeyPlan => "KEYPLAN",
+        RecordKind::DomainMapping => "DOMAINMAPPING",
+    };
+    format!("REC#{name}")
+}
+
+pub fn record_to_item(record: &Record) -> Item {
+    let mut item = key(record_pk(record.kind), record.id.clone());
+    item.insert("version".into(), n(record.version));
+    item.insert("body".into(), s(record.body.to_string()));
+    item
+}
+
+pub fn record_from_item(kind: RecordKind, item: &Item) -> Result<Record, StoreError> {
+    let Some(AttributeValue::S(id)) = item.get("sk") else {
+        return Err(corrupt(item, "sort key is missing"));
+    };
+    Ok(Record {
+        kind,
+        id: id.clone(),
+        version: get_n(item, "version")?,
+        body: serde_json::from_str(&get_s(item, "body")?)
+            .map_err(|e| corrupt(item, &format!("body is not JSON: {e}")))?,
     })
 }
 

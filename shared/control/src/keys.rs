@@ -1,0 +1,231 @@
+//! `/apikeys[/{keyId}]`: API keys. A key's value is generated (or imported) once and returned
+//! only in the creation response; the store keeps its SHA-256, found by hash at request time.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use portico_model::ports::{ConfigStore, RecordKind};
+use portico_model::problem::{Problem, Problems};
+use portico_model::records::{ApiKey, PlanKey, now_rfc3339};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::wire::{self, parse_body, versioned_response};
+use crate::{AdminError, AdminRequest, Change, Reply, apis, records};
+
+/// Generated keys: 40 characters of a 62-letter alphabet, about 238 bits.
+const GENERATED_LEN: usize = 40;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+    description: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// An existing key's value, to move it from API Gateway; generated when absent.
+    value: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateKey {
+    name: Option<String>,
+    description: Option<String>,
+    enabled: Option<bool>,
+}
+
+/// The hex SHA-256 of a key's value: the only form in which values are stored.
+pub fn hash_value(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn generate() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // ThreadRng is a CSPRNG seeded from the OS.
+    let mut rng = rand::rng();
+    (0..GENERATED_LEN)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub(crate) fn key_json(key: &ApiKey) -> Value {
+    json!({
+        "id": key.id,
+        "name": key.name,
+        "description": key.description,
+        "enabled": key.enabled,
+        "version": key.version,
+        "createdDate": key.created_date,
+        "lastUpdatedDate": key.last_updated_date,
+    })
+}
+
+fn check_name(name: &str, problems: &mut Problems) {
+    if name.trim().is_empty() || name.chars().count() > 128 {
+        problems.push(Problem::new("/name", "name is 1-128 characters"));
+    }
+}
+
+pub(crate) async fn load(store: &dyn ConfigStore, key_id: &str) -> Result<ApiKey, AdminError> {
+    let not_found = || AdminError::NotFound(format!("API key {key_id} not found"));
+    if !apis::id_ok(key_id) {
+        return Err(not_found());
+    }
+    records::load(store, RecordKind::ApiKey, key_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<Reply, AdminError> {
+    let body: CreateKey = parse_body(&request.body)?;
+    let mut problems = Problems::default();
+    check_name(&body.name, &mut problems);
+    if let Some(value) = &body.value
+        && !((20..=128).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        problems.push(Problem::new(
+            "/value",
+            "a key value is 20-128 letters, digits, '-' or '_' (API Gateway's rule)",
+        ));
+    }
+    problems.into_result().map_err(AdminError::invalid)?;
+    let value = body.value.unwrap_or_else(generate);
+    let now = now_rfc3339();
+    let key = ApiKey {
+        id: crate::next_id().to_ascii_lowercase(),
+        name: body.name,
+        description: body.description,
+        enabled: body.enabled,
+        value_hash: hash_value(&value),
+        version: 1,
+        created_date: now.clone(),
+        last_updated_date: now,
+    };
+    // The hash record first: its conditional create refuses a value another key has.
+    let by_hash = json!({"keyId": key.id});
+    records::save(store, RecordKind::ApiKeyHash, &key.value_hash, 1, &by_hash)
+        .await
+        .map_err(|e| match e {
+            AdminError::Conflict(_) => {
+                AdminError::Conflict("another API key has this value".to_owned())
+            }
+            other => other,
+        })?;
+    if let Err(error) = records::save(store, RecordKind::ApiKey, &key.id, 1, &key).await {
+        // Undo the lookup record so the value can be used again; best effort.
+        let _ = records::delete(store, RecordKind::ApiKeyHash, &key.value_hash, 1).await;
+        return Err(error);
+    }
+    tracing::info!(key_id = %key.id, caller = %request.caller, "API key created");
+    let mut body = key_json(&key);
+    body["value"] = json!(value);
+    Ok(Reply::changed(
+        versioned_response(StatusCode::CREATED, &body, 1),
+        Change::new("CreateApiKey", format!("/apikeys/{}", key.id), 0, Some(1)),
+    ))
+}
+
+pub async fn get(store: &dyn ConfigStore, key_id: &str) -> Result<Response<Bytes>, AdminError> {
+    let key = load(store, key_id).await?;
+    Ok(versioned_response(
+        StatusCode::OK,
+        &key_json(&key),
+        key.version,
+    ))
+}
+
+pub async fn list(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+) -> Result<Response<Bytes>, AdminError> {
+    let page = wire::page(&request.query)?;
+    let listing = records::list::<ApiKey>(store, RecordKind::ApiKey, "", &page).await?;
+    let items = listing.items.iter().map(key_json).collect();
+    Ok(wire::json_response(
+        StatusCode::OK,
+        &wire::listing(items, listing.next),
+    ))
+}
+
+pub async fn update(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+    key_id: &str,
+) -> Result<Reply, AdminError> {
+    let body: UpdateKey = parse_body(&request.body)?;
+    let mut problems = Problems::default();
+    if let Some(name) = &body.name {
+        check_name(name, &mut problems);
+    }
+    problems.into_result().map_err(AdminError::invalid)?;
+    let expected = wire::if_match(&request.headers)?;
+    let mut key = load(store, key_id).await?;
+    if let Some(expected) = expected
+        && expected != key.version
+    {
+        return Err(AdminError::PreconditionFailed {
+            current: key.version,
+        });
+    }
+    let before = key.version;
+    key.name = body.name.unwrap_or(key.name);
+    key.description = body.description.or(key.description);
+    key.enabled = body.enabled.unwrap_or(key.enabled);
+    key.version += 1;
+    key.last_updated_date = now_rfc3339();
+    records::save(store, RecordKind::ApiKey, &key.id, key.version, &key).await?;
+    Ok(Reply::changed(
+        versioned_response(StatusCode::OK, &key_json(&key), key.version),
+        Change::new(
+            "UpdateApiKey",
+            format!("/apikeys/{key_id}"),
+            before,
+            Some(key.version),
+        ),
+    ))
+}
+
+pub async fn delete(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+    key_id: &str,
+) -> Result<Reply, AdminError> {
+    let expected = wire::if_match(&request.headers)?;
+    let key = load(store, key_id).await?;
+    if let Some(expected) = expected
+        && expected != key.version
+    {
+        return Err(AdminError::PreconditionFailed {
+            current: key.version,
+        });
+    }
+    // Memberships first, then the lookup record, then the key: a failure part-way leaves a
+    // key that still exists and can be deleted again, never a lookup to a missing key.
+    for membership in
+        records::list_all::<PlanKey>(store, RecordKind::KeyPlan, &format!("{key_id}#")).await?
+    {
+        crate::plans::remove_membership(store, &membership.plan_id, key_id).await?;
+    }
+    records::delete(store, RecordKind::ApiKeyHash, &key.value_hash, 1).await?;
+    records::delete(store, RecordKind::ApiKey, key_id, key.version).await?;
+    tracing::info!(key_id, caller = %request.caller, "API key deleted");
+    Ok(Reply::changed(
+        wire::json_response(StatusCode::OK, &key_json(&key)),
+        Change::new(
+            "DeleteApiKey",
+            format!("/apikeys/{key_id}"),
+            key.version,
+            None,
+        ),
+    ))
+}

@@ -58,12 +58,15 @@ create_tables() {
   "$PORTICO_ROOT/target/debug/portico-local" create-tables >&2
 }
 
-# start_watch PORT: function URLs at /lambda-url/<fn>/, the Invoke API at /2015-03-31/...
+# start_watch PORT [WATCH_ARGS...]: function URLs at /lambda-url/<fn>/, the Invoke API at
+# /2015-03-31/... (tests pass --ignore-changes: a file written mid-run must not restart the
+# functions under them).
 start_watch() {
   local port=$1
+  shift
   # setsid makes it a process group of its own, with the functions it spawns: stop_stack
   # ends the whole group. Run from the workspace root (the callers cd there).
-  setsid cargo lambda watch --quiet -A 127.0.0.1 -P "$port" >"$LOG_DIR/watch.log" 2>&1 &
+  setsid cargo lambda watch --quiet "$@" -A 127.0.0.1 -P "$port" >"$LOG_DIR/watch.log" 2>&1 &
   STARTED_PGIDS+=($!)
   wait_http "http://127.0.0.1:$port/" 120
   # Start each function once, so tests and the first curl meet warm instances.
@@ -87,4 +90,29 @@ stop_stack() {
     kill -KILL -- "-$pgid" 2>/dev/null || true
   done
   STARTED_PGIDS=()
+}
+
+# start_admin_server PORT: the admin API as plain HTTP (portico-local), for fuzzing.
+start_admin_server() {
+  setsid "$PORTICO_ROOT/target/debug/portico-local" admin-server "$1" >"$LOG_DIR/admin-server.log" 2>&1 &
+  STARTED_PGIDS+=($!)
+  wait_http "http://127.0.0.1:$1/openapi.json" 20
+}
+
+# run_schemathesis BASE_URL MODE MAX_EXAMPLES: the admin API against its OpenAPI document.
+# No 5xx, and every status, content type and body as documented. Runs in a scratch
+# directory: its example database must not land in the watched tree.
+run_schemathesis() {
+  local base=$1 mode=$2 examples=$3 dir rc=0
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/portico-st.XXXXXX")
+  (cd "$dir" && exec schemathesis run "$PORTICO_ROOT/docs/admin-openapi.json" --url "$base" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --mode "$mode" --max-examples "$examples" --workers 1 --request-timeout 30 \
+    --generation-database none --generation-codec utf-8 --no-color >"$dir/out.log" 2>&1) || rc=$?
+  sed -n '/SUMMARY/,$p' "$dir/out.log" | grep -E 'Tested|generated|passed|failures|Failures|ST[0-9]+|Errors|error' >&2 || true
+  if [ $rc -ne 0 ]; then
+    log "schemathesis ($mode) found problems; the full report:"
+    cat "$dir/out.log" >&2
+  fi
+  return $rc
 }

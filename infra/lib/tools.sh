@@ -2,7 +2,7 @@
 # Installs the local tools Portico's scripts need into .tools/ (git-ignored), once.
 # Sourced by infra/dev and infra/test; safe to run again: each step checks first.
 #
-#   .tools/venv          cargo-lambda, cfn-lint, aws-sam-cli, ziglang (PyPI)
+#   .tools/venv          cargo-lambda, cfn-lint, aws-sam-cli, ziglang, schemathesis (PyPI)
 #   .tools/node_modules  dynalite (npm), the DynamoDB-compatible server
 #
 # Versions are pinned so a fresh machine gets what was measured (see ../shared/DESIGN.md).
@@ -16,6 +16,7 @@ PIP_PACKAGES=(
   "cfn-lint==1.58.*"
   "aws-sam-cli==1.170.*"
   "ziglang==0.13.*"
+  "schemathesis==4.32.*"
 )
 DYNALITE_VERSION=4.0.0
 

@@ -131,6 +131,7 @@ enum Resource {
     PlanKey,
     Mappings,
     Mapping,
+    OpenApi,
 }
 
 pub struct Admin {
@@ -171,6 +172,7 @@ impl Admin {
             ("/usageplans/{planId}/keys/{keyId}", Resource::PlanKey),
             ("/domainmappings", Resource::Mappings),
             ("/domainmappings/{domainName}/{basePath}", Resource::Mapping),
+            ("/openapi.json", Resource::OpenApi),
         ] {
             // The table above is static and conflict-free; a failure would be caught by any test.
             let _ = routes.insert(path, resource);
@@ -293,9 +295,22 @@ impl Admin {
             (Resource::Mapping, &Method::DELETE) => {
                 domains::delete(store, request, &param("domainName"), &param("basePath")).await
             }
+            (Resource::OpenApi, &Method::GET) => Ok(Reply::from(admin_openapi())),
             (resource, _) => Err(AdminError::MethodNotAllowed(allowed(resource))),
         }
     }
+}
+
+/// This API's own OpenAPI document (docs/admin-openapi.json, compiled in).
+pub const ADMIN_OPENAPI: &str = include_str!("../../../docs/admin-openapi.json");
+
+fn admin_openapi() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from_static(ADMIN_OPENAPI.as_bytes()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn allowed(resource: Resource) -> &'static str {
@@ -306,6 +321,7 @@ fn allowed(resource: Resource) -> &'static str {
         Resource::Key | Resource::Plan => "GET, PUT, DELETE",
         Resource::PlanKey => "DELETE",
         Resource::Mapping => "GET, DELETE",
+        Resource::OpenApi => "GET",
         Resource::Stage => "GET, PUT, DELETE",
         Resource::Deployment | Resource::Stages | Resource::Audit => "GET",
         Resource::Promote | Resource::Rollback | Resource::Import => "POST",

@@ -118,7 +118,7 @@ pub fn deployment_to_item(deployment: &Deployment, encoded_snapshot: Vec<u8>) ->
         format!("{DEPLOYMENT_PREFIX}{}", summary.id),
     );
     item.insert("deploymentId".into(), s(&summary.id));
-    if let Some(description) = &summary.description {
+    if let Some(description) = summary.description.as_ref().filter(|d| !d.is_empty()) {
         item.insert("description".into(), s(description));
     }
     item.insert("createdDate".into(), s(&summary.created_date));
@@ -158,18 +158,14 @@ pub fn stage_to_item(stage: &Stage) -> Item {
     );
     item.insert("stageName".into(), s(&stage.stage_name));
     item.insert("deploymentId".into(), s(&stage.deployment_id));
-    if let Some(description) = &stage.description {
+    if let Some(description) = stage.description.as_ref().filter(|d| !d.is_empty()) {
         item.insert("description".into(), s(description));
     }
+    // Variables as one JSON string: values may be empty, which not every DynamoDB-compatible
+    // server accepts inside a map.
     item.insert(
         "variables".into(),
-        AttributeValue::M(
-            stage
-                .variables
-                .iter()
-                .map(|(k, v)| (k.clone(), s(v)))
-                .collect(),
-        ),
+        s(serde_json::to_string(&stage.variables).unwrap_or_default()),
     );
     if stage.settings != StageSettings::default() {
         item.insert(
@@ -187,19 +183,10 @@ pub fn stage_to_item(stage: &Stage) -> Item {
 }
 
 pub fn stage_from_item(api_id: &str, item: &Item) -> Result<Stage, StoreError> {
-    let variables = match item.get("variables") {
+    let variables: BTreeMap<String, String> = match opt_s(item, "variables") {
         None => BTreeMap::new(),
-        Some(AttributeValue::M(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                AttributeValue::S(v) => Ok((k.clone(), v.clone())),
-                _ => Err(corrupt(
-                    item,
-                    &format!("stage variable {k} is not a string"),
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(corrupt(item, "attribute variables is not a map")),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| corrupt(item, &format!("variables are not valid: {e}")))?,
     };
     let settings = match opt_s(item, "settings") {
         None => StageSettings::default(),

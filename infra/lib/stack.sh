@@ -116,3 +116,38 @@ run_schemathesis() {
   fi
   return $rc
 }
+
+# check_quick_start: the README's first command, on free ports and a scratch data directory:
+# it prints "ready", the example API answers, and SIGTERM stops everything it started.
+check_quick_start() {
+  local dir port dynamo_port url pid deadline
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/portico-dev.XXXXXX")
+  port=$(free_port)
+  dynamo_port=$(free_port)
+  PORTICO_PORT=$port PORTICO_DYNAMODB_PORT=$dynamo_port PORTICO_DATA_DIR=$dir/data PORTICO_LOG_DIR=$dir/logs \
+    setsid "$PORTICO_ROOT/infra/dev" >"$dir/dev.out" 2>&1 &
+  pid=$!
+  STARTED_PGIDS+=($pid)
+  deadline=$((SECONDS + 300))
+  until grep -q '^ready' "$dir/dev.out"; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$pid" 2>/dev/null; then
+      log "infra/dev did not get ready:"; cat "$dir/dev.out" >&2; return 1
+    fi
+    sleep 0.5
+  done
+  url=$(grep -o "http://127.0.0.1:$port/lambda-url/front/[a-z0-9]*/dev/pets" "$dir/dev.out" | head -1)
+  if ! curl -sf "$url" | grep -q '"type":"dog"'; then
+    log "the example API did not answer at $url"; return 1
+  fi
+  log "infra/dev: ready, and $url answers"
+  kill -TERM "$pid"
+  deadline=$((SECONDS + 20))
+  while kill -0 -- "-$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then log "infra/dev did not stop on SIGTERM"; return 1; fi
+    sleep 0.2
+  done
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" || curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$dynamo_port/"; then
+    log "infra/dev left a server running after SIGTERM"; return 1
+  fi
+  log "infra/dev: stopped everything it started"
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use portico_control::{Admin, AdminRequest};
+use portico_model::ports::{Listing, Page, Record, RecordKind, StoreError};
 use portico_store::clients::Role;
 use portico_store::dynamo::DynamoConfigStore;
 use portico_tests::dynamodb;
@@ -985,5 +986,147 @@ async fn domain_mappings_are_stored_once_per_base_path() {
         .await
         .status,
         404
+    );
+}
+
+/// The real store, except that moving a stage pointer fails as an outage would.
+struct StageWritesFail(DynamoConfigStore);
+
+#[async_trait::async_trait]
+impl portico_model::ports::ConfigReader for StageWritesFail {
+    async fn stage(
+        &self,
+        a: &str,
+        s: &str,
+    ) -> Result<Option<portico_model::records::Stage>, portico_model::ports::StoreError> {
+        self.0.stage(a, s).await
+    }
+    async fn deployment(
+        &self,
+        a: &str,
+        d: &str,
+    ) -> Result<Option<portico_model::records::Deployment>, portico_model::ports::StoreError> {
+        self.0.deployment(a, d).await
+    }
+}
+
+#[async_trait::async_trait]
+impl portico_model::ports::ConfigStore for StageWritesFail {
+    async fn create_api(&self, api: &portico_model::records::ApiRecord) -> Result<(), StoreError> {
+        self.0.create_api(api).await
+    }
+    async fn update_api(&self, api: &portico_model::records::ApiRecord) -> Result<(), StoreError> {
+        self.0.update_api(api).await
+    }
+    async fn api(&self, id: &str) -> Result<Option<portico_model::records::ApiRecord>, StoreError> {
+        self.0.api(id).await
+    }
+    async fn list_apis(
+        &self,
+        page: &Page,
+    ) -> Result<Listing<portico_model::records::ApiRecord>, StoreError> {
+        self.0.list_apis(page).await
+    }
+    async fn create_deployment(
+        &self,
+        d: &portico_model::records::Deployment,
+    ) -> Result<u64, StoreError> {
+        self.0.create_deployment(d).await
+    }
+    async fn list_deployments(
+        &self,
+        a: &str,
+        page: &Page,
+    ) -> Result<Listing<portico_model::records::DeploymentSummary>, StoreError> {
+        self.0.list_deployments(a, page).await
+    }
+    async fn put_stage(&self, _stage: &portico_model::records::Stage) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected outage".into()))
+    }
+    async fn list_stages(&self, a: &str) -> Result<Vec<portico_model::records::Stage>, StoreError> {
+        self.0.list_stages(a).await
+    }
+    async fn delete_stage(&self, a: &str, s: &str, v: u64) -> Result<(), StoreError> {
+        self.0.delete_stage(a, s, v).await
+    }
+    async fn record_audit(&self, e: &portico_model::records::AuditEntry) -> Result<(), StoreError> {
+        self.0.record_audit(e).await
+    }
+    async fn list_audit(
+        &self,
+        page: &Page,
+        since: Option<&str>,
+    ) -> Result<Listing<portico_model::records::AuditEntry>, StoreError> {
+        self.0.list_audit(page, since).await
+    }
+    async fn put_record(&self, r: &Record) -> Result<(), StoreError> {
+        self.0.put_record(r).await
+    }
+    async fn record(&self, k: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {
+        self.0.record(k, id).await
+    }
+    async fn list_records(
+        &self,
+        k: RecordKind,
+        prefix: &str,
+        page: &Page,
+    ) -> Result<Listing<Record>, StoreError> {
+        self.0.list_records(k, prefix, page).await
+    }
+    async fn delete_record(&self, k: RecordKind, id: &str, v: u64) -> Result<(), StoreError> {
+        self.0.delete_record(k, id, v).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_stage_write_leaves_the_old_deployment_serving() {
+    let (store, table) = dynamodb::fresh_config_store().await;
+    let healthy = Admin::new(Arc::new(store));
+    let (id, first) = deployed_api(&healthy, pets(), json!({"stageName": "prod"})).await;
+
+    let client = dynamodb::client().await;
+    let failing = Admin::new(Arc::new(StageWritesFail(DynamoConfigStore::new(
+        client, table,
+    ))));
+    let reply = call(
+        &failing,
+        Method::POST,
+        &format!("/apis/{id}/deployments"),
+        Some(json!({"stageName": "prod"})),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 409);
+    let message = reply.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("was created") && message.contains("still serves its previous deployment"),
+        "{message}"
+    );
+
+    let stage = call(
+        &healthy,
+        Method::GET,
+        &format!("/apis/{id}/stages/prod"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        stage.body["deploymentId"],
+        first.as_str(),
+        "the stage still points at the old deployment"
+    );
+    let deployments = call(
+        &healthy,
+        Method::GET,
+        &format!("/apis/{id}/deployments"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        deployments.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "the new deployment exists, unused"
     );
 }

@@ -374,3 +374,137 @@ async fn the_admin_function_url_answers_json_errors() {
     let answer = send(http().get(admin_url("/nothing-here"))).await;
     assert_eq!(answer.status, 404);
 }
+
+/// Polls the front until `path` answers `want`, within a bound far above the test stack's
+/// 0.5 s config TTL.
+async fn eventually_serves(path: &str, want: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let body = get(path).await.text();
+        if body == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{path} still answers {body:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn import_deploy_canary_promote_and_rollback_through_the_function_urls() {
+    let document = |body: &str| {
+        json!({"openapi": "3.0.1", "info": {"title": "flow", "version": "1"}, "paths": {"/v": {"get": {
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {"type": "mock",
+                "requestTemplates": {"application/json": "{\"statusCode\": 200}"},
+                "responses": {"default": {"statusCode": "200", "responseTemplates": {"application/json": body}}}}
+        }}}})
+    };
+    let imported = send(
+        http()
+            .post(admin_url("/apis/import"))
+            .json(&document("one")),
+    )
+    .await;
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    let id = imported.json()["id"].as_str().expect("id").to_owned();
+    let first = deploy(&id, "prod", json!({})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    eventually_serves(&format!("/{id}/prod/v"), "one").await;
+
+    let overwritten = send(
+        http()
+            .put(admin_url(&format!("/apis/{id}/import?mode=overwrite")))
+            .header("if-match", "\"1\"")
+            .json(&document("two")),
+    )
+    .await;
+    assert_eq!(overwritten.status, 200, "{}", overwritten.text());
+    let canary = send(http().post(admin_url(&format!("/apis/{id}/deployments"))).json(&json!({
+        "stageName": "prod", "canary": {"percentTraffic": 10, "assignment": "STICKY_SOURCE_IP"}
+    })))
+    .await;
+    assert_eq!(canary.status, 201, "{}", canary.text());
+    let canary = canary.json();
+    let second = canary["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        canary["stage"]["deploymentId"],
+        first.as_str(),
+        "a canary leaves the stage's deployment in place"
+    );
+    assert_eq!(canary["stage"]["canary"]["deploymentId"], second.as_str());
+
+    let promoted = send(http().post(admin_url(&format!("/apis/{id}/stages/prod/promote")))).await;
+    assert_eq!(promoted.status, 200, "{}", promoted.text());
+    assert_eq!(promoted.json()["deploymentId"], second.as_str());
+    let propagation = eventually_serves(&format!("/{id}/prod/v"), "two").await;
+    println!("promotion reached the front in {propagation:?}");
+
+    let rolled = send(http().post(admin_url(&format!("/apis/{id}/stages/prod/rollback")))).await;
+    assert_eq!(rolled.status, 200, "{}", rolled.text());
+    assert_eq!(rolled.json()["deploymentId"], first.as_str());
+    eventually_serves(&format!("/{id}/prod/v"), "one").await;
+
+    let audit = send(http().get(admin_url("/audit?limit=100"))).await.json();
+    let mine: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["resource"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&format!("/apis/{id}")))
+        })
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            "RollbackStage",
+            "PromoteCanary",
+            "PutStage",
+            "CreateDeployment",
+            "OverwriteApi",
+            "PutStage",
+            "CreateDeployment",
+            "ImportApi"
+        ]
+    );
+    assert!(audit["items"][0]["caller"].is_string());
+}
+
+#[tokio::test]
+async fn an_api_with_300_routes_deploys_and_routes() {
+    let routes: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"method": "GET", "path": format!("/resource{i}/{{id}}"),
+            "integration": {"type": "mock", "body": format!("route {i}")}})
+        })
+        .collect();
+    let id = create_api(&json!({"name": "wide", "routes": routes})).await;
+    let deployed = deploy(&id, "prod", json!({})).await;
+    let bytes = deployed["snapshotBytes"].as_u64().expect("size");
+    println!("300 routes: snapshot of {bytes} bytes");
+    assert!(
+        bytes < 64 * 1024,
+        "300 routes compress far below DynamoDB's 400 KB item"
+    );
+    let detail = send(http().get(admin_url(&format!(
+        "/apis/{id}/deployments/{}",
+        deployed["id"].as_str().expect("id")
+    ))))
+    .await;
+    assert_eq!(detail.json()["routes"].as_array().map(Vec::len), Some(300));
+    assert_eq!(
+        get(&format!("/{id}/prod/resource0/a")).await.text(),
+        "route 0"
+    );
+    assert_eq!(
+        get(&format!("/{id}/prod/resource299/b")).await.text(),
+        "route 299"
+    );
+}

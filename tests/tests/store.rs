@@ -317,4 +317,16 @@ async fn audit_entries_list_newest_first_and_from_a_time() {
             .collect::<Vec<_>>(),
         ["01C", "01B"]
     );
+    // A cursor older than `since` (found by schemathesis: DynamoDB refuses such a start key).
+    let past = store
+        .list_audit(
+            &Page {
+                limit: 10,
+                after: Some("01A".into()),
+            },
+            Some("01B"),
+        )
+        .await
+        .expect("an empty page, not an error");
+    assert!(past.items.is_empty() && past.next.is_none());
 }

@@ -246,6 +246,14 @@ impl ConfigStore for DynamoConfigStore {
             None => request.key_condition_expression("pk = :pk"),
         };
         if let Some(after) = &page.after {
+            // Newest first from `after`, stopping at `since`: a cursor older than `since` has
+            // nothing left to list (and DynamoDB refuses a start key outside the condition).
+            if since.is_some_and(|since| after.as_str() < since) {
+                return Ok(Listing {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
             request = request.set_exclusive_start_key(Some(key(AUDIT_PK, after.clone())));
         }
         let output = request.send().await.map_err(store_error)?;

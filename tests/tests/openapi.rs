@@ -425,3 +425,19 @@ async fn import_merge_overwrite_and_export_through_the_admin_api() {
         .collect();
     assert_eq!(actions, ["OverwriteApi", "MergeApi", "ImportApi"]);
 }
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_quickly() {
+    // "Billion laughs": nine levels of nine aliases would expand to 9^9 strings.
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for level in 1..9u8 {
+        let previous = (b'a' + level - 1) as char;
+        let name = (b'a' + level) as char;
+        let refs = vec![format!("*{previous}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    // Without serde_norway's alias limit this would exhaust memory instead of failing.
+    assert!(import(bomb.as_bytes(), None).is_err());
+}

@@ -201,13 +201,7 @@ pub(crate) async fn replace(
     let current = load(store, api_id).await?;
     let (definition, mut warnings) = build(&current.definition)?;
     warnings.extend(variable_warnings(store, Some(api_id), &definition).await?);
-    if let Some(expected) = expected
-        && expected != current.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: current.version,
-        });
-    }
+    wire::require_version(expected, current.version)?;
     let updated = ApiRecord {
         definition,
         version: current.version + 1,

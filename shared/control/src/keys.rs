@@ -170,13 +170,7 @@ pub async fn update(
     problems.into_result().map_err(AdminError::invalid)?;
     let expected = wire::if_match(&request.headers)?;
     let mut key = load(store, key_id).await?;
-    if let Some(expected) = expected
-        && expected != key.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: key.version,
-        });
-    }
+    wire::require_version(expected, key.version)?;
     let before = key.version;
     key.name = body.name.unwrap_or(key.name);
     key.description = body.description.or(key.description);
@@ -202,13 +196,7 @@ pub async fn delete(
 ) -> Result<Reply, AdminError> {
     let expected = wire::if_match(&request.headers)?;
     let key = load(store, key_id).await?;
-    if let Some(expected) = expected
-        && expected != key.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: key.version,
-        });
-    }
+    wire::require_version(expected, key.version)?;
     // Memberships first, then the lookup record, then the key: a failure part-way leaves a
     // key that still exists and can be deleted again, never a lookup to a missing key.
     for membership in

@@ -36,28 +36,13 @@ fn plan_json(plan: &UsagePlan) -> Value {
     serde_json::to_value(plan).unwrap_or(Value::Null)
 }
 
-fn check_throttle(at: String, throttle: &Throttle, problems: &mut Problems) {
-    if !throttle.rate_limit.is_finite() || !(0.0..=1e6).contains(&throttle.rate_limit) {
-        problems.push(Problem::new(
-            format!("{at}/rateLimit"),
-            "rateLimit is 0 to 1000000 requests a second",
-        ));
-    }
-    if throttle.burst_limit > 1_000_000 {
-        problems.push(Problem::new(
-            format!("{at}/burstLimit"),
-            "burstLimit is at most 1000000",
-        ));
-    }
-}
-
 async fn checked(store: &dyn ConfigStore, body: &PlanBody) -> Result<(), AdminError> {
     let mut problems = Problems::default();
     if body.name.trim().is_empty() || body.name.chars().count() > 128 {
         problems.push(Problem::new("/name", "name is 1-128 characters"));
     }
     if let Some(throttle) = &body.throttle {
-        check_throttle("/throttle".to_owned(), throttle, &mut problems);
+        problems.extend(throttle.problems("/throttle"));
     }
     if let Some(quota) = &body.quota
         && quota.offset >= quota.limit.max(1)
@@ -76,11 +61,7 @@ async fn checked(store: &dyn ConfigStore, body: &PlanBody) -> Result<(), AdminEr
             problems.push(Problem::new(at.clone(), "this API stage is listed twice"));
         }
         for (route, throttle) in &stage.throttle {
-            check_throttle(
-                format!("{at}/throttle/{}", escape_pointer(route)),
-                throttle,
-                &mut problems,
-            );
+            problems.extend(throttle.problems(&format!("{at}/throttle/{}", escape_pointer(route))));
         }
         let exists = apis::id_ok(&stage.api_id)
             && portico_model::records::stage_name_ok(&stage.stage)
@@ -173,13 +154,7 @@ pub async fn update(
     checked(store, &body).await?;
     let expected = wire::if_match(&request.headers)?;
     let current = load(store, plan_id).await?;
-    if let Some(expected) = expected
-        && expected != current.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: current.version,
-        });
-    }
+    wire::require_version(expected, current.version)?;
     for member in
         records::list_all::<PlanKey>(store, RecordKind::PlanKey, &format!("{plan_id}#")).await?
     {
@@ -240,13 +215,7 @@ pub async fn delete(
 ) -> Result<Reply, AdminError> {
     let expected = wire::if_match(&request.headers)?;
     let plan = load(store, plan_id).await?;
-    if let Some(expected) = expected
-        && expected != plan.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: plan.version,
-        });
-    }
+    wire::require_version(expected, plan.version)?;
     for member in
         records::list_all::<PlanKey>(store, RecordKind::PlanKey, &format!("{plan_id}#")).await?
     {

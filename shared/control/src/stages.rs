@@ -136,6 +136,19 @@ pub(crate) async fn variable_warnings(
     Ok(warnings)
 }
 
+/// The stage, or 404 (names outside the alphabet cannot exist and are not looked up).
+async fn load(
+    store: &dyn ConfigStore,
+    api_id: &str,
+    stage_name: &str,
+) -> Result<Stage, AdminError> {
+    let not_found = || AdminError::NotFound(format!("API {api_id} has no stage {stage_name}"));
+    if !apis::id_ok(api_id) || !stage_name_ok(stage_name) {
+        return Err(not_found());
+    }
+    store.stage(api_id, stage_name).await?.ok_or_else(not_found)
+}
+
 pub(crate) fn stage_json(stage: &Stage) -> Value {
     serde_json::to_value(stage).unwrap_or(Value::Null)
 }
@@ -159,11 +172,7 @@ pub(crate) async fn save_stage(
 ) -> Result<(Stage, u64), AdminError> {
     let current = store.stage(api_id, stage_name).await?;
     let before = current.as_ref().map_or(0, |s| s.version);
-    if let Some(expected) = expected
-        && expected != before
-    {
-        return Err(AdminError::PreconditionFailed { current: before });
-    }
+    wire::require_version(expected, before)?;
     let created_date = current.as_ref().map(|s| s.created_date.clone());
     let mut stage = build(current)?;
     let now = now_rfc3339();
@@ -375,21 +384,8 @@ pub async fn delete(
     stage_name: &str,
 ) -> Result<Reply, AdminError> {
     let expected = wire::if_match(&request.headers)?;
-    let not_found = || AdminError::NotFound(format!("API {api_id} has no stage {stage_name}"));
-    if !apis::id_ok(api_id) || !stage_name_ok(stage_name) {
-        return Err(not_found());
-    }
-    let stage = store
-        .stage(api_id, stage_name)
-        .await?
-        .ok_or_else(not_found)?;
-    if let Some(expected) = expected
-        && expected != stage.version
-    {
-        return Err(AdminError::PreconditionFailed {
-            current: stage.version,
-        });
-    }
+    let stage = load(store, api_id, stage_name).await?;
+    wire::require_version(expected, stage.version)?;
     store
         .delete_stage(api_id, stage_name, stage.version)
         .await?;
@@ -410,14 +406,7 @@ pub async fn get(
     api_id: &str,
     stage_name: &str,
 ) -> Result<Response<Bytes>, AdminError> {
-    let not_found = || AdminError::NotFound(format!("API {api_id} has no stage {stage_name}"));
-    if !apis::id_ok(api_id) || !stage_name_ok(stage_name) {
-        return Err(not_found());
-    }
-    let stage = store
-        .stage(api_id, stage_name)
-        .await?
-        .ok_or_else(not_found)?;
+    let stage = load(store, api_id, stage_name).await?;
     Ok(versioned_response(
         StatusCode::OK,
         &stage_json(&stage),

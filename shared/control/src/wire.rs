@@ -114,6 +114,14 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, AdminError> {
     })
 }
 
+/// Refuses a change when `If-Match` named a version other than `current`.
+pub fn require_version(expected: Option<u64>, current: u64) -> Result<(), AdminError> {
+    match expected {
+        Some(expected) if expected != current => Err(AdminError::PreconditionFailed { current }),
+        _ => Ok(()),
+    }
+}
+
 /// A listing as JSON: `{"items": [...], "position": "..."}`, position only when more remain.
 pub fn listing(items: Vec<Value>, next: Option<String>) -> Value {
     let mut body = serde_json::json!({ "items": items });

@@ -83,6 +83,15 @@ pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every value of each query name, in order.
+fn query_multimap(raw_query: &str) -> HashMap<String, Vec<String>> {
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in query_pairs(raw_query) {
+        query.entry(k).or_default().push(v);
+    }
+    query
+}
+
 /// Builds the payload 2.0 event for `request`, as JSON bytes.
 pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     let raw_path = format!("/{}{}", ctx.stage, ctx.path);
@@ -111,10 +120,7 @@ pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
         }
     }
 
-    let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    for (k, v) in query_pairs(&request.raw_query) {
-        query.entry(k).or_default().push(v);
-    }
+    let query = query_multimap(&request.raw_query);
 
     let (body, is_base64_encoded) = if request.body.is_empty() {
         (None, false)
@@ -224,10 +230,7 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
         headers.insert(name.clone(), value.clone());
         multi_value_headers.append(name.clone(), value.clone());
     }
-    let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    for (k, v) in query_pairs(&request.raw_query) {
-        query.entry(k).or_default().push(v);
-    }
+    let query = query_multimap(&request.raw_query);
     let (body, is_base64_encoded) = if request.body.is_empty() {
         (None, false)
     } else if is_binary_media_type(request.header("content-type"), ctx.binary_media_types) {

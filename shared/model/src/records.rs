@@ -152,31 +152,34 @@ pub const MAX_STAGE_VARIABLES: usize = 100;
 /// Longest a cached response lives (API Gateway's limit).
 pub const MAX_CACHE_TTL: u32 = 3_600;
 
+impl Throttle {
+    /// Problems with this throttle, pointed at under `at`.
+    pub fn problems(&self, at: &str) -> crate::problem::Problems {
+        use crate::problem::Problem;
+        let mut problems = crate::problem::Problems::default();
+        if !self.rate_limit.is_finite() || !(0.0..=1e6).contains(&self.rate_limit) {
+            problems.push(Problem::new(
+                format!("{at}/rateLimit"),
+                "rateLimit is 0 to 1000000 requests a second",
+            ));
+        }
+        if self.burst_limit > 1_000_000 {
+            problems.push(Problem::new(
+                format!("{at}/burstLimit"),
+                "burstLimit is at most 1000000",
+            ));
+        }
+        problems
+    }
+}
+
 impl StageSettings {
     /// Every problem in these settings, each with a JSON pointer under `at`.
     pub fn problems(&self, at: &str) -> crate::problem::Problems {
         use crate::problem::{Problem, escape_pointer};
         let mut problems = crate::problem::Problems::default();
-        let check_throttle =
-            |at: String, throttle: &Throttle, problems: &mut crate::problem::Problems| {
-                if !throttle.rate_limit.is_finite()
-                    || throttle.rate_limit < 0.0
-                    || throttle.rate_limit > 1e6
-                {
-                    problems.push(Problem::new(
-                        format!("{at}/rateLimit"),
-                        "rateLimit is 0 to 1000000 requests a second",
-                    ));
-                }
-                if throttle.burst_limit > 1_000_000 {
-                    problems.push(Problem::new(
-                        format!("{at}/burstLimit"),
-                        "burstLimit is at most 1000000",
-                    ));
-                }
-            };
         if let Some(throttle) = &self.throttle {
-            check_throttle(format!("{at}/throttle"), throttle, &mut problems);
+            problems.extend(throttle.problems(&format!("{at}/throttle")));
         }
         for (key, setting) in &self.method_settings {
             let here = format!("{at}/methodSettings/{}", escape_pointer(key));
@@ -192,7 +195,7 @@ impl StageSettings {
                 ));
             }
             if let Some(throttle) = &setting.throttle {
-                check_throttle(format!("{here}/throttle"), throttle, &mut problems);
+                problems.extend(throttle.problems(&format!("{here}/throttle")));
             }
             if setting
                 .cache_ttl_in_seconds

@@ -74,6 +74,26 @@ impl DynamoConfigStore {
         Ok((output.items.unwrap_or_default(), next))
     }
 
+    /// Deletes the item at `pk`/`sk` if its `version` is `version`.
+    async fn delete_at_version(
+        &self,
+        pk: String,
+        sk: String,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(VERSION_IS)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn put(
         &self,
         item: Item,
@@ -205,20 +225,12 @@ impl ConfigStore for DynamoConfigStore {
         stage_name: &str,
         version: u64,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                api_pk(api_id),
-                format!("{STAGE_PREFIX}{stage_name}"),
-            )))
-            .condition_expression(VERSION_IS)
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.delete_at_version(
+            api_pk(api_id),
+            format!("{STAGE_PREFIX}{stage_name}"),
+            version,
+        )
+        .await
     }
 
     async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -314,17 +326,8 @@ impl ConfigStore for DynamoConfigStore {
         id: &str,
         version: u64,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(items::record_pk(kind), id.to_owned())))
-            .condition_expression(VERSION_IS)
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-            .send()
+        self.delete_at_version(items::record_pk(kind), id.to_owned(), version)
             .await
-            .map_err(store_error)?;
-        Ok(())
     }
 
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError> {

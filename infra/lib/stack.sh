@@ -105,6 +105,7 @@ start_admin_server() {
 run_schemathesis() {
   local base=$1 mode=$2 examples=$3 dir rc=0
   dir=$(mktemp -d "${TMPDIR:-/tmp}/portico-st.XXXXXX")
+  LAST_SCHEMATHESIS_LOG=$dir/out.log
   (cd "$dir" && exec schemathesis run "$PORTICO_ROOT/docs/admin-openapi.json" --url "$base" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --mode "$mode" --max-examples "$examples" --workers 1 --request-timeout 30 \

@@ -963,6 +963,25 @@ async fn domain_mappings_are_stored_once_per_base_path() {
             .map(Vec::len),
         Some(2)
     );
+    // Paging through mappings: a position holds a '/', sent percent-encoded.
+    let first = call(&admin, Method::GET, "/domainmappings?limit=1", None, None).await;
+    let position = first.body["position"]
+        .as_str()
+        .expect("more to come")
+        .replace('/', "%2F");
+    let second = call(
+        &admin,
+        Method::GET,
+        &format!("/domainmappings?limit=1&position={position}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_ne!(
+        second.body["items"][0]["basePath"],
+        first.body["items"][0]["basePath"]
+    );
     assert_eq!(
         call(
             &admin,

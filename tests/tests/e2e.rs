@@ -508,3 +508,100 @@ async fn an_api_with_300_routes_deploys_and_routes() {
         "route 299"
     );
 }
+
+#[tokio::test]
+async fn the_front_splits_traffic_to_the_canary() {
+    let definition = |body: &str| {
+        json!({"name": "split", "routes": [
+            {"method": "GET", "path": "/v", "integration": {"type": "mock", "body": body}},
+            {"method": "GET", "path": "/var", "integration": {"type": "aws_proxy", "uri": "${stageVariables.fn}", "payloadFormatVersion": "2.0"}}
+        ]})
+    };
+    let id = create_api(&definition("main")).await;
+    deploy(&id, "prod", json!({"fn": "echo"})).await;
+    let put = send(
+        http()
+            .put(admin_url(&format!("/apis/{id}")))
+            .json(&definition("canary")),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+
+    // All of the traffic: every request reaches the canary, with its variable overrides.
+    let canary = send(http().post(admin_url(&format!("/apis/{id}/deployments"))).json(&json!({
+        "stageName": "prod", "canary": {"percentTraffic": 100, "stageVariableOverrides": {"fn": "echo:canary"}}
+    })))
+    .await;
+    assert_eq!(canary.status, 201, "{}", canary.text());
+    eventually_serves(&format!("/{id}/prod/v"), "canary").await;
+    let seen = get(&format!("/{id}/prod/var")).await.json();
+    assert_eq!(
+        seen["stageVariables"]["fn"],
+        json!(["echo:canary"]),
+        "the canary side sees its overrides"
+    );
+
+    // Half the traffic, sticky by source IP: this client (always 127.0.0.1) stays on one side.
+    // The new override tells the new split apart from the old one once the front loads it.
+    let sticky = send(http().put(admin_url(&format!("/apis/{id}/stages/prod"))).json(&json!({
+        "canary": {"deploymentId": canary.json()["id"], "percentTraffic": 50, "assignment": "STICKY_SOURCE_IP",
+                   "stageVariableOverrides": {"fn": "echo:sticky"}}
+    })))
+    .await;
+    assert_eq!(sticky.status, 200, "{}", sticky.text());
+    let started = Instant::now();
+    let side = loop {
+        let seen = get(&format!("/{id}/prod/var")).await.json()["stageVariables"]["fn"][0].clone();
+        if seen != "echo:canary" {
+            break seen;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sticky split never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(side == "echo" || side == "echo:sticky", "{side}");
+    for _ in 0..20 {
+        let seen = get(&format!("/{id}/prod/var")).await.json()["stageVariables"]["fn"][0].clone();
+        assert_eq!(seen, side, "a sticky client never changes sides");
+    }
+
+    // No canary: everything is back on the stage's deployment.
+    let removed = send(
+        http()
+            .put(admin_url(&format!("/apis/{id}/stages/prod")))
+            .json(&json!({"canary": null})),
+    )
+    .await;
+    assert_eq!(removed.status, 200);
+    eventually_serves(&format!("/{id}/prod/v"), "main").await;
+}
+
+#[tokio::test]
+async fn gateway_responses_can_be_customised_per_api() {
+    let id = create_api(&json!({"name": "custom-errors",
+        "gatewayResponses": {
+            "MISSING_AUTHENTICATION_TOKEN": {"statusCode": 404,
+                "responseParameters": {"gatewayresponse.header.x-request": "context.requestId"},
+                "responseTemplates": {"application/json": "{\"error\":$context.error.messageString}"}},
+            "DEFAULT_5XX": {"responseTemplates": {"application/json": "{\"oops\":\"$context.error.responseType\"}"}}
+        },
+        "routes": [{"method": "GET", "path": "/broken", "integration": {"type": "aws_proxy", "uri": "${stageVariables.nope}"}}]
+    }))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let missing = get(&format!("/{id}/prod/nothing-here")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.text(),
+        r#"{"error":"Missing Authentication Token"}"#
+    );
+    assert_eq!(
+        missing.header("x-request"),
+        missing.header("x-amzn-requestid")
+    );
+    let broken = get(&format!("/{id}/prod/broken")).await;
+    assert_eq!(broken.status, 500);
+    assert_eq!(broken.text(), r#"{"oops":"API_CONFIGURATION_ERROR"}"#);
+}

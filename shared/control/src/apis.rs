@@ -165,10 +165,14 @@ pub async fn list(
 ) -> Result<Response<Bytes>, AdminError> {
     let page = wire::page(&request.query)?;
     let listing = store.list_apis(&page).await?;
-    let items = listing.items.iter().map(summary_json).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|a| (a.id.clone(), summary_json(a)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }
 

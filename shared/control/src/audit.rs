@@ -49,10 +49,10 @@ pub async fn list(
     let items = listing
         .items
         .iter()
-        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .map(|e| (e.id.clone(), serde_json::to_value(e).unwrap_or(Value::Null)))
         .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }

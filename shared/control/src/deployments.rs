@@ -223,10 +223,14 @@ pub async fn list(
     let page = wire::page(&request.query)?;
     apis::load(store, api_id).await?;
     let listing = store.list_deployments(api_id, &page).await?;
-    let items = listing.items.iter().map(summary_json).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|d| (d.id.clone(), summary_json(d)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }
 

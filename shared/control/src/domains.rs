@@ -144,10 +144,14 @@ pub async fn list(
     let page = wire::page(&request.query)?;
     let listing =
         records::list::<DomainMapping>(store, RecordKind::DomainMapping, "", &page).await?;
-    let items = listing.items.iter().map(mapping_json).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|m| (id(&m.domain_name, &m.base_path), mapping_json(m)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }
 

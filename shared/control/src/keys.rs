@@ -73,6 +73,15 @@ fn check_name(name: &str, problems: &mut Problems) {
     }
 }
 
+fn check_description(description: Option<&String>, problems: &mut Problems) {
+    if description.is_some_and(|d| d.chars().count() > 1024) {
+        problems.push(Problem::new(
+            "/description",
+            "description is at most 1024 characters",
+        ));
+    }
+}
+
 pub(crate) async fn load(store: &dyn ConfigStore, key_id: &str) -> Result<ApiKey, AdminError> {
     let not_found = || AdminError::NotFound(format!("API key {key_id} not found"));
     if !apis::id_ok(key_id) {
@@ -87,6 +96,7 @@ pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<R
     let body: CreateKey = parse_body(&request.body)?;
     let mut problems = Problems::default();
     check_name(&body.name, &mut problems);
+    check_description(body.description.as_ref(), &mut problems);
     if let Some(value) = &body.value
         && !((20..=128).contains(&value.len())
             && value
@@ -150,10 +160,14 @@ pub async fn list(
 ) -> Result<Response<Bytes>, AdminError> {
     let page = wire::page(&request.query)?;
     let listing = records::list::<ApiKey>(store, RecordKind::ApiKey, "", &page).await?;
-    let items = listing.items.iter().map(key_json).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|k| (k.id.clone(), key_json(k)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }
 
@@ -167,6 +181,7 @@ pub async fn update(
     if let Some(name) = &body.name {
         check_name(name, &mut problems);
     }
+    check_description(body.description.as_ref(), &mut problems);
     problems.into_result().map_err(AdminError::invalid)?;
     let expected = wire::if_match(&request.headers)?;
     let mut key = load(store, key_id).await?;

@@ -41,6 +41,22 @@ async fn checked(store: &dyn ConfigStore, body: &PlanBody) -> Result<(), AdminEr
     if body.name.trim().is_empty() || body.name.chars().count() > 128 {
         problems.push(Problem::new("/name", "name is 1-128 characters"));
     }
+    if body
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 1024)
+    {
+        problems.push(Problem::new(
+            "/description",
+            "description is at most 1024 characters",
+        ));
+    }
+    if body.api_stages.len() > 100 {
+        problems.push(Problem::new(
+            "/apiStages",
+            "a plan covers at most 100 API stages",
+        ));
+    }
     if let Some(throttle) = &body.throttle {
         problems.extend(throttle.problems("/throttle"));
     }
@@ -59,6 +75,12 @@ async fn checked(store: &dyn ConfigStore, body: &PlanBody) -> Result<(), AdminEr
             .any(|s| s.api_id == stage.api_id && s.stage == stage.stage)
         {
             problems.push(Problem::new(at.clone(), "this API stage is listed twice"));
+        }
+        if stage.throttle.len() > portico_model::definition::MAX_ROUTES {
+            problems.push(Problem::new(
+                format!("{at}/throttle"),
+                "at most one throttle per route",
+            ));
         }
         for (route, throttle) in &stage.throttle {
             problems.extend(throttle.problems(&format!("{at}/throttle/{}", escape_pointer(route))));
@@ -201,10 +223,14 @@ pub async fn list(
 ) -> Result<Response<Bytes>, AdminError> {
     let page = wire::page(&request.query)?;
     let listing = records::list::<UsagePlan>(store, RecordKind::UsagePlan, "", &page).await?;
-    let items = listing.items.iter().map(plan_json).collect();
+    let items = listing
+        .items
+        .iter()
+        .map(|p| (p.id.clone(), plan_json(p)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, listing.next),
+        &wire::bounded_listing(items, listing.next),
     ))
 }
 

@@ -72,13 +72,15 @@ pub fn page(query: &str) -> Result<Page, AdminError> {
                 )),
             },
             "position" => {
+                // Positions are ids: APIs', deployments', `domain/basePath` of mappings.
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
                 if !value.is_empty()
                     && value.len() <= 256
                     && value
                         .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_./()#".contains(&b))
                 {
-                    page.after = Some(value.to_owned());
+                    page.after = Some(value.into_owned());
                 } else {
                     problems.push(Problem::new(
                         "/query/position",
@@ -131,6 +133,28 @@ pub fn listing(items: Vec<Value>, next: Option<String>) -> Value {
     body
 }
 
+/// A function URL answers at most 6 MB; a page stops well before that.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Like [`listing`], for items that each carry their `id` (the position to continue after):
+/// when the items would not fit in [`MAX_PAGE_BYTES`], the page ends early and its position
+/// continues after the last item it holds.
+pub fn bounded_listing(items: Vec<(String, Value)>, next: Option<String>) -> Value {
+    let mut kept = Vec::with_capacity(items.len());
+    let mut bytes = 0;
+    let mut next = next;
+    for (id, item) in items {
+        let size = item.to_string().len();
+        if bytes + size > MAX_PAGE_BYTES && !kept.is_empty() {
+            next = kept.last().map(|(id, _): &(String, Value)| id.clone());
+            break;
+        }
+        bytes += size;
+        kept.push((id, item));
+    }
+    listing(kept.into_iter().map(|(_, item)| item).collect(), next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +178,33 @@ mod tests {
     }
 
     #[test]
+    fn a_page_ends_before_the_function_url_limit() {
+        let big = "x".repeat(1024 * 1024);
+        let items: Vec<(String, Value)> = (0..10)
+            .map(|i| (format!("id{i}"), Value::String(big.clone())))
+            .collect();
+        let page = bounded_listing(items, None);
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            page["position"], "id2",
+            "the next page starts after the last item kept"
+        );
+        assert!(page.to_string().len() < 6 * 1024 * 1024);
+        let small = bounded_listing(vec![("a".into(), Value::Null)], Some("later".into()));
+        assert_eq!(small["position"], "later");
+    }
+
+    #[test]
+    fn positions_are_decoded() {
+        assert_eq!(
+            page("position=api.example.com%2Fv1")
+                .ok()
+                .and_then(|p| p.after),
+            Some("api.example.com/v1".into())
+        );
+    }
+
+    #[test]
     fn paging_and_if_match() {
         assert_eq!(
             page("limit=5&position=abc").ok(),
@@ -163,7 +214,7 @@ mod tests {
             })
         );
         assert!(page("limit=0").is_err());
-        assert!(page("position=a%23b").is_err());
+        assert!(page("position=a%20b").is_err());
         let mut headers = HeaderMap::new();
         assert_eq!(if_match(&headers), Ok(None));
         headers.insert(header::IF_MATCH, HeaderValue::from_static("W/\"7\""));

@@ -22,6 +22,7 @@ pub fn write(
         "apiId": trace.api_id,
         "stage": trace.stage,
         "routeKey": trace.route,
+        "canary": trace.canary,
         "method": request.method.as_str(),
         "status": response.status().as_u16(),
         "latencyMs": latency.as_secs_f64() * 1e3,

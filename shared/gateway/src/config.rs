@@ -8,19 +8,50 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portico_model::ports::ConfigReader;
-use portico_model::records::Stage;
+use portico_model::records::{CanaryAssignment, Stage};
 use portico_model::router::Router;
 use portico_model::snapshot::Snapshot;
 use tokio::time::Instant;
 
 use crate::GatewayError;
 
-/// A stage with its deployment compiled for serving.
+/// A stage with its deployment compiled for serving, and its canary if it has one.
 #[derive(Debug)]
 pub struct Deployed {
     pub stage: Stage,
     pub snapshot: Arc<Snapshot>,
     pub router: Arc<Router>,
+    pub canary: Option<CanarySide>,
+}
+
+/// The canary's side of a stage: its deployment, and the stage as the canary sees it (the
+/// variables with the canary's overrides), built once per load rather than per request.
+#[derive(Debug)]
+pub struct CanarySide {
+    pub stage: Stage,
+    pub snapshot: Arc<Snapshot>,
+    pub router: Arc<Router>,
+    pub percent: f64,
+    pub assignment: CanaryAssignment,
+}
+
+impl CanarySide {
+    /// Whether this request goes to the canary. Sticky assignments hash the client's identity
+    /// into one of 10,000 buckets, so a client stays on its side while the percentage holds.
+    pub fn takes(&self, request: &crate::IncomingRequest) -> bool {
+        let identity = match self.assignment {
+            CanaryAssignment::Random => return rand::random::<f64>() * 100.0 < self.percent,
+            CanaryAssignment::StickyApiKey => {
+                request.header("x-api-key").unwrap_or(&request.source_ip)
+            }
+            // Authorizer principals are not known yet at this phase: the source IP stands in.
+            CanaryAssignment::StickySourceIp | CanaryAssignment::StickyPrincipal => {
+                &request.source_ip
+            }
+        };
+        let bucket = crate::fnv1a(identity.as_bytes()) % 10_000;
+        (bucket as f64) / 100.0 < self.percent
+    }
 }
 
 struct StageEntry {
@@ -119,45 +150,77 @@ impl ConfigCache {
         {
             return Ok(Some(last.clone()));
         }
-        let key = (api_id.to_owned(), stage.deployment_id.clone());
-        let known = self
-            .deployments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        let (snapshot, router) = match known {
-            Some(compiled) => compiled,
-            None => {
-                let deployment = self
-                    .reader
-                    .deployment(api_id, &stage.deployment_id)
-                    .await
-                    .map_err(unavailable)?
-                    .ok_or_else(|| GatewayError::Internal {
-                        reason: format!(
-                            "stage {stage_name} points at deployment {} which does not exist",
-                            stage.deployment_id
-                        ),
-                    })?;
-                let router = deployment
-                    .snapshot
-                    .router()
-                    .map_err(|reason| GatewayError::Internal { reason })?;
-                let compiled = (Arc::new(deployment.snapshot), Arc::new(router));
-                let mut deployments = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
-                if deployments.len() >= MAX_DEPLOYMENTS {
-                    deployments.clear();
-                }
-                deployments.insert(key, compiled.clone());
-                compiled
+        let (snapshot, router) = self
+            .compiled(api_id, stage_name, &stage.deployment_id)
+            .await?;
+        let canary = match &stage.settings.canary {
+            None => None,
+            Some(canary) => {
+                let (snapshot, router) = self
+                    .compiled(api_id, stage_name, &canary.deployment_id)
+                    .await?;
+                let mut canary_stage = stage.clone();
+                canary_stage
+                    .variables
+                    .extend(canary.stage_variable_overrides.clone());
+                Some(CanarySide {
+                    stage: canary_stage,
+                    snapshot,
+                    router,
+                    percent: canary.percent_traffic,
+                    assignment: canary.assignment,
+                })
             }
         };
         Ok(Some(Arc::new(Deployed {
             stage,
             snapshot,
             router,
+            canary,
         })))
+    }
+
+    /// A deployment compiled for serving: from this instance's cache (deployments are
+    /// immutable), else read once and compiled.
+    async fn compiled(
+        &self,
+        api_id: &str,
+        stage_name: &str,
+        deployment_id: &str,
+    ) -> Result<Compiled, GatewayError> {
+        let key = (api_id.to_owned(), deployment_id.to_owned());
+        let known = self
+            .deployments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(compiled) = known {
+            return Ok(compiled);
+        }
+        let deployment = self
+            .reader
+            .deployment(api_id, deployment_id)
+            .await
+            .map_err(|e| GatewayError::ConfigUnavailable {
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| GatewayError::Internal {
+                reason: format!(
+                    "stage {stage_name} points at deployment {deployment_id} which does not exist"
+                ),
+            })?;
+        let router = deployment
+            .snapshot
+            .router()
+            .map_err(|reason| GatewayError::Internal { reason })?;
+        let compiled = (Arc::new(deployment.snapshot), Arc::new(router));
+        let mut deployments = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
+        if deployments.len() >= MAX_DEPLOYMENTS {
+            deployments.clear();
+        }
+        deployments.insert(key, compiled.clone());
+        Ok(compiled)
     }
 }
 

@@ -2,9 +2,13 @@
 //! `x-amzn-ErrorType` (../shared/REFERENCE.md). The `reason` some variants carry is for the
 //! access log only: internal detail never reaches the client.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
-use http::{Response, StatusCode, header::CONTENT_TYPE};
-use portico_model::definition::ApiType;
+use http::{HeaderName, HeaderValue, Response, StatusCode, header::CONTENT_TYPE};
+use portico_model::definition::{ApiType, GatewayResponse};
+
+use crate::IncomingRequest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayError {
@@ -70,6 +74,81 @@ impl GatewayError {
         }
     }
 
+    /// The gateway response type an API may override (`gatewayResponses`).
+    pub fn response_type(&self) -> &'static str {
+        match self {
+            GatewayError::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            GatewayError::NotFound => "RESOURCE_NOT_FOUND",
+            GatewayError::IntegrationFailure { .. } => "INTEGRATION_FAILURE",
+            GatewayError::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            GatewayError::Internal { .. } => "API_CONFIGURATION_ERROR",
+            GatewayError::ConfigUnavailable { .. } => "DEFAULT_5XX",
+        }
+    }
+
+    /// `$context.error.message`.
+    pub fn message(&self) -> &'static str {
+        match self {
+            GatewayError::MissingAuthenticationToken => "Missing Authentication Token",
+            GatewayError::NotFound => "Not Found",
+            GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
+                "Internal server error"
+            }
+            GatewayError::IntegrationTimeout => "Endpoint request timed out",
+            GatewayError::ConfigUnavailable { .. } => "Service Unavailable",
+        }
+    }
+
+    /// The response, shaped by the API's override for this type if it has one: its own
+    /// entry, else `DEFAULT_4XX` / `DEFAULT_5XX` by the default status.
+    pub fn to_response_for(
+        &self,
+        overrides: &BTreeMap<String, GatewayResponse>,
+        context: &ErrorContext<'_>,
+    ) -> Response<Bytes> {
+        let class = if self.status().is_client_error() {
+            "DEFAULT_4XX"
+        } else {
+            "DEFAULT_5XX"
+        };
+        let Some(custom) = overrides
+            .get(self.response_type())
+            .or_else(|| overrides.get(class))
+        else {
+            return self.to_response();
+        };
+        let mut response = self.to_response();
+        if let Some(status) = custom
+            .status_code
+            .and_then(|s| StatusCode::from_u16(s).ok())
+        {
+            *response.status_mut() = status;
+        }
+        let template = custom
+            .response_templates
+            .get_key_value("application/json")
+            .or_else(|| custom.response_templates.iter().next());
+        if let Some((content_type, template)) = template {
+            *response.body_mut() = Bytes::from(context.render(template, self));
+            if let Ok(value) = HeaderValue::from_str(content_type) {
+                response.headers_mut().insert(CONTENT_TYPE, value);
+            }
+        }
+        for (name, source) in &custom.response_parameters {
+            let Some(header) = name.strip_prefix("gatewayresponse.header.") else {
+                continue;
+            };
+            let value = context.parameter(source, self);
+            if let (Ok(header), Some(Ok(value))) = (
+                HeaderName::from_bytes(header.as_bytes()),
+                value.map(|v| HeaderValue::from_str(&v)),
+            ) {
+                response.headers_mut().insert(header, value);
+            }
+        }
+        response
+    }
+
     /// What the access log says of it.
     pub fn reason(&self) -> Option<&str> {
         match self {
@@ -102,5 +181,164 @@ impl std::fmt::Display for GatewayError {
             write!(f, " ({reason})")?;
         }
         Ok(())
+    }
+}
+
+/// What a gateway response template may refer to.
+pub struct ErrorContext<'a> {
+    pub request: &'a IncomingRequest,
+    pub api_id: Option<&'a str>,
+    pub stage: Option<&'a str>,
+}
+
+impl ErrorContext<'_> {
+    fn variable(&self, name: &str, error: &GatewayError) -> Option<String> {
+        Some(match name {
+            "context.error.messageString" => {
+                serde_json::to_string(error.message()).unwrap_or_default()
+            }
+            "context.error.message" => error.message().to_owned(),
+            "context.error.responseType" => error.response_type().to_owned(),
+            "context.requestId" | "context.extendedRequestId" => self.request.request_id.clone(),
+            "context.apiId" => self.api_id.unwrap_or_default().to_owned(),
+            "context.stage" => self.stage.unwrap_or_default().to_owned(),
+            "context.httpMethod" => self.request.method.to_string(),
+            "context.identity.sourceIp" => self.request.source_ip.clone(),
+            _ => return None,
+        })
+    }
+
+    /// A `gatewayresponse.header.*` source: a quoted literal, a request header or query
+    /// parameter, or a context variable.
+    fn parameter(&self, source: &str, error: &GatewayError) -> Option<String> {
+        if let Some(literal) = source.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+            return Some(literal.to_owned());
+        }
+        if let Some(header) = source.strip_prefix("method.request.header.") {
+            return self.request.header(header).map(str::to_owned);
+        }
+        if let Some(name) = source.strip_prefix("method.request.querystring.") {
+            return crate::event::query_pairs(&self.request.raw_query)
+                .into_iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v);
+        }
+        self.variable(source, error)
+    }
+
+    /// Substitutes `$context.*` variables (longest names first, so `$context.error.message`
+    /// does not eat the start of `$context.error.messageString`). Unknown ones stay as written.
+    fn render(&self, template: &str, error: &GatewayError) -> String {
+        const VARIABLES: [&str; 9] = [
+            "context.error.messageString",
+            "context.error.responseType",
+            "context.error.message",
+            "context.extendedRequestId",
+            "context.identity.sourceIp",
+            "context.httpMethod",
+            "context.requestId",
+            "context.apiId",
+            "context.stage",
+        ];
+        let mut out = template.to_owned();
+        for name in VARIABLES {
+            let value = self.variable(name, error).unwrap_or_default();
+            out = out
+                .replace(&format!("${{{name}}}"), &value)
+                .replace(&format!("${name}"), &value);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request() -> IncomingRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-trace", HeaderValue::from_static("t-1"));
+        IncomingRequest {
+            method: http::Method::GET,
+            raw_path: "/a/prod/x".into(),
+            raw_query: "lang=fr".into(),
+            headers,
+            body: Bytes::new(),
+            source_ip: "198.51.100.1".into(),
+            request_id: "req-1".into(),
+            time_epoch_ms: 0,
+            protocol: "HTTP/1.1".into(),
+        }
+    }
+
+    fn overrides(value: serde_json::Value) -> BTreeMap<String, GatewayResponse> {
+        serde_json::from_value(value).expect("gateway responses")
+    }
+
+    #[test]
+    fn an_override_sets_status_headers_and_body() {
+        let r = request();
+        let context = ErrorContext {
+            request: &r,
+            api_id: Some("a"),
+            stage: Some("prod"),
+        };
+        let custom = overrides(json!({"MISSING_AUTHENTICATION_TOKEN": {
+            "statusCode": 404,
+            "responseParameters": {
+                "gatewayresponse.header.x-literal": "'yes'",
+                "gatewayresponse.header.x-trace": "method.request.header.x-trace",
+                "gatewayresponse.header.x-lang": "method.request.querystring.lang",
+                "gatewayresponse.header.x-id": "context.requestId"
+            },
+            "responseTemplates": {"application/json": "{\"error\":$context.error.messageString,\"type\":\"$context.error.responseType\",\"id\":\"$context.requestId\",\"stage\":\"${context.stage}\"}"}
+        }}));
+        let response = GatewayError::MissingAuthenticationToken.to_response_for(&custom, &context);
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["x-literal"], "yes");
+        assert_eq!(response.headers()["x-trace"], "t-1");
+        assert_eq!(response.headers()["x-lang"], "fr");
+        assert_eq!(response.headers()["x-id"], "req-1");
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "MissingAuthenticationTokenException"
+        );
+        let body: serde_json::Value = serde_json::from_slice(response.body()).expect("JSON");
+        assert_eq!(
+            body,
+            json!({"error": "Missing Authentication Token", "type": "MISSING_AUTHENTICATION_TOKEN", "id": "req-1", "stage": "prod"})
+        );
+    }
+
+    #[test]
+    fn defaults_cover_their_class_and_nothing_else() {
+        let r = request();
+        let context = ErrorContext {
+            request: &r,
+            api_id: None,
+            stage: None,
+        };
+        let custom = overrides(
+            json!({"DEFAULT_5XX": {"responseTemplates": {"text/plain": "sorry: $context.error.message"}}}),
+        );
+        let timeout = GatewayError::IntegrationTimeout.to_response_for(&custom, &context);
+        assert_eq!(
+            timeout.status(),
+            504,
+            "no status in the override keeps the default"
+        );
+        assert_eq!(
+            timeout.body().as_ref(),
+            b"sorry: Endpoint request timed out"
+        );
+        assert_eq!(timeout.headers()["content-type"], "text/plain");
+        let missing = GatewayError::MissingAuthenticationToken.to_response_for(&custom, &context);
+        assert_eq!(
+            missing.body().as_ref(),
+            br#"{"message":"Missing Authentication Token"}"#,
+            "a 4xx is not a 5xx"
+        );
     }
 }

@@ -212,13 +212,7 @@ pub fn is_binary_media_type(content_type: Option<&str>, binary_media_types: &[St
 
 /// A short, stable id for a route, standing in for API Gateway's `resourceId`.
 fn resource_id(route_key: &str) -> String {
-    // FNV-1a: stable across instances and releases, unlike the std hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in route_key.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:06x}", hash & 0xff_ffff)
+    format!("{:06x}", crate::fnv1a(route_key.as_bytes()) & 0xff_ffff)
 }
 
 /// Builds the payload 1.0 event for `request`, as JSON bytes.

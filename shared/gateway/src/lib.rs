@@ -62,6 +62,21 @@ pub struct Trace {
     pub stage: Option<String>,
     pub route: Option<String>,
     pub integration_latency: Option<Duration>,
+    /// Whether the stage's canary served the request.
+    pub canary: bool,
+    /// The deployment that served it (its gateway responses shape any error).
+    pub snapshot: Option<Arc<portico_model::snapshot::Snapshot>>,
+}
+
+/// FNV-1a, 64 bits: a stable hash (across instances and releases, unlike std's) for ids and
+/// canary buckets. Not for anything an attacker must not steer.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 impl Gateway {
@@ -85,7 +100,20 @@ impl Gateway {
         let result = self.serve(&request, &mut trace).await;
         let (mut response, error) = match result {
             Ok(response) => (response, None),
-            Err(error) => (error.to_response(), Some(error)),
+            Err(error) => {
+                let response = match &trace.snapshot {
+                    Some(snapshot) => error.to_response_for(
+                        &snapshot.definition.gateway_responses,
+                        &error::ErrorContext {
+                            request: &request,
+                            api_id: trace.api_id.as_deref(),
+                            stage: trace.stage.as_deref(),
+                        },
+                    ),
+                    None => error.to_response(),
+                };
+                (response, Some(error))
+            }
         };
         if let Ok(id) = HeaderValue::from_str(&request.request_id) {
             response.headers_mut().insert("x-amzn-requestid", id);
@@ -110,12 +138,20 @@ impl Gateway {
         trace.stage = Some(target.stage.to_owned());
 
         let deployed = self.config.load(target.api_id, target.stage).await?;
+        // The canary's share of requests is served by its deployment, with its variables.
+        let (stage, snapshot, router) = match &deployed.canary {
+            Some(canary) if canary.takes(request) => {
+                trace.canary = true;
+                (&canary.stage, &canary.snapshot, &canary.router)
+            }
+            _ => (&deployed.stage, &deployed.snapshot, &deployed.router),
+        };
+        trace.snapshot = Some(snapshot.clone());
 
-        let route_match = deployed
-            .router
+        let route_match = router
             .find(request.method.as_str(), target.path)
-            .ok_or(GatewayError::no_route(deployed.snapshot.api_type()))?;
-        let route = &deployed.snapshot.routes()[route_match.route];
+            .ok_or(GatewayError::no_route(snapshot.api_type()))?;
+        let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route.key());
 
         let call = integration::Call {
@@ -123,10 +159,10 @@ impl Gateway {
             path: target.path,
             route,
             params: &route_match.params,
-            stage: &deployed.stage,
+            stage,
             api_id: target.api_id,
-            api_type: deployed.snapshot.api_type(),
-            binary_media_types: &deployed.snapshot.definition.binary_media_types,
+            api_type: snapshot.api_type(),
+            binary_media_types: &snapshot.definition.binary_media_types,
             settings: &self.settings,
         };
         let integration_started = Instant::now();

@@ -54,12 +54,18 @@ impl DynamoConfigStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .scan_index_forward(!newest_first)
             .limit(page.limit.clamp(1, 500) as i32)
             .consistent_read(true);
+        // DynamoDB refuses an empty attribute value, so no prefix means the whole partition.
+        request = if prefix.is_empty() {
+            request.key_condition_expression("pk = :pk")
+        } else {
+            request
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        };
         if let Some(after) = &page.after {
             request = request.set_exclusive_start_key(Some(key(pk, format!("{prefix}{after}"))));
         }

@@ -187,3 +187,93 @@ async fn a_stage_pointing_at_a_missing_deployment_is_an_internal_error() {
         Err(GatewayError::Internal { .. })
     ));
 }
+
+fn canary(percent: f64, assignment: CanaryAssignment) -> CanarySide {
+    let reader = FakeReader::default();
+    reader.deploy("d1", "x");
+    let stage = reader.stages.lock().expect("lock")["prod"].clone();
+    let snapshot = reader.deployments.lock().expect("lock")["d1"]
+        .snapshot
+        .clone();
+    let router = snapshot.router().expect("router");
+    CanarySide {
+        stage,
+        snapshot: Arc::new(snapshot),
+        router: Arc::new(router),
+        percent,
+        assignment,
+    }
+}
+
+fn from(ip: &str, key: Option<&str>) -> crate::IncomingRequest {
+    let mut headers = http::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert(
+            "x-api-key",
+            http::HeaderValue::from_str(key).expect("header"),
+        );
+    }
+    crate::IncomingRequest {
+        method: http::Method::GET,
+        raw_path: "/".into(),
+        raw_query: String::new(),
+        headers,
+        body: bytes::Bytes::new(),
+        source_ip: ip.into(),
+        request_id: String::new(),
+        time_epoch_ms: 0,
+        protocol: String::new(),
+    }
+}
+
+#[test]
+fn canary_percentages_of_zero_and_a_hundred_are_absolute() {
+    for assignment in [CanaryAssignment::Random, CanaryAssignment::StickySourceIp] {
+        let none = canary(0.0, assignment);
+        let all = canary(100.0, assignment);
+        for i in 0..200 {
+            let request = from(&format!("10.0.{}.{}", i / 256, i % 256), None);
+            assert!(!none.takes(&request));
+            assert!(all.takes(&request));
+        }
+    }
+}
+
+#[test]
+fn sticky_assignment_keeps_a_client_on_its_side_and_splits_clients_by_the_percentage() {
+    let side = canary(30.0, CanaryAssignment::StickySourceIp);
+    let mut in_canary = 0;
+    for i in 0..2_000 {
+        let request = from(
+            &format!("10.{}.{}.{}", i / 65_536, (i / 256) % 256, i % 256),
+            None,
+        );
+        let first = side.takes(&request);
+        for _ in 0..3 {
+            assert_eq!(side.takes(&request), first, "a client never changes sides");
+        }
+        in_canary += usize::from(first);
+    }
+    // 30% of 2,000 clients, with room for the hash's unevenness.
+    assert!(
+        (450..=750).contains(&in_canary),
+        "{in_canary} of 2000 in the canary"
+    );
+
+    let by_key = canary(50.0, CanaryAssignment::StickyApiKey);
+    let with_key = |ip: &str| from(ip, Some("key-123"));
+    assert_eq!(
+        by_key.takes(&with_key("10.0.0.1")),
+        by_key.takes(&with_key("10.9.9.9")),
+        "the key decides, not the IP"
+    );
+}
+
+#[test]
+fn random_assignment_sends_requests_both_ways() {
+    let side = canary(50.0, CanaryAssignment::Random);
+    let request = from("10.0.0.1", None);
+    let taken = (0..400).filter(|_| side.takes(&request)).count();
+    // P(all 400 on one side) is 2^-399.
+    assert!(taken > 0 && taken < 400, "{taken}");
+}

@@ -605,3 +605,61 @@ async fn gateway_responses_can_be_customised_per_api() {
     assert_eq!(broken.status, 500);
     assert_eq!(broken.text(), r#"{"oops":"API_CONFIGURATION_ERROR"}"#);
 }
+
+#[tokio::test]
+async fn protected_routes_fail_closed_until_their_protection_is_enforced() {
+    let id = create_api(&json!({"name": "guarded",
+        "authorizers": {"jwt": {"type": "JWT", "issuer": "https://issuer.example.com", "audience": ["api"]}},
+        "routes": [
+            {"method": "GET", "path": "/open", "integration": {"type": "mock", "body": "open"}},
+            {"method": "GET", "path": "/jwt", "integration": {"type": "mock", "body": "secret"},
+             "authorization": {"type": "JWT", "authorizer": "jwt"}},
+            {"method": "GET", "path": "/iam", "integration": {"type": "mock", "body": "secret"},
+             "authorization": {"type": "AWS_IAM"}},
+            {"method": "GET", "path": "/keyed", "integration": {"type": "mock", "body": "secret"}, "apiKeyRequired": true}
+        ]}))
+    .await;
+    let deployed = deploy(&id, "prod", json!({})).await;
+    let warned: Vec<&str> = deployed["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w["pointer"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "/definition/routes/1",
+            "/definition/routes/2",
+            "/definition/routes/3"
+        ]
+    );
+
+    assert_eq!(get(&format!("/{id}/prod/open")).await.text(), "open");
+    let jwt = get(&format!("/{id}/prod/jwt")).await;
+    assert_gateway_error(
+        &jwt,
+        401,
+        r#"{"message":"Unauthorized"}"#,
+        Some("UnauthorizedException"),
+    );
+    let iam = get(&format!("/{id}/prod/iam")).await;
+    assert_gateway_error(
+        &iam,
+        403,
+        r#"{"message":"Missing Authentication Token"}"#,
+        Some("MissingAuthenticationTokenException"),
+    );
+    let keyed = send(
+        http()
+            .get(front_url(&format!("/{id}/prod/keyed")))
+            .header("x-api-key", "anything"),
+    )
+    .await;
+    assert_gateway_error(
+        &keyed,
+        403,
+        r#"{"message":"Forbidden"}"#,
+        Some("ForbiddenException"),
+    );
+}

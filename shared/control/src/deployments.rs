@@ -49,6 +49,31 @@ struct CanaryRequest {
     assignment: CanaryAssignment,
 }
 
+/// What this deployment asks of the front that the front does not do yet: routes it refuses
+/// (fail closed) and a resource policy it does not evaluate.
+fn unenforced_warnings(definition: &portico_model::definition::ApiDefinition) -> Problems {
+    use portico_model::definition::AuthorizationType;
+    let mut warnings = Problems::default();
+    for (i, route) in definition.routes.iter().enumerate() {
+        if route.authorization.kind != AuthorizationType::None || route.api_key_required {
+            warnings.push(Problem::new(
+                format!("/definition/routes/{i}"),
+                format!(
+                    "{} needs authorization or an API key, which this version of the front does not enforce yet: it refuses the route (401/403) rather than serve it open",
+                    route.key()
+                ),
+            ));
+        }
+    }
+    if definition.policy.is_some() {
+        warnings.push(Problem::new(
+            "/definition/policy",
+            "resource policies are stored but not evaluated by this version of the front",
+        ));
+    }
+    warnings
+}
+
 fn summary_json(summary: &DeploymentSummary) -> Value {
     serde_json::to_value(summary).unwrap_or(Value::Null)
 }
@@ -164,6 +189,7 @@ pub async fn create(
 
     let mut response = summary_json(&deployment.summary);
     response["apiVersion"] = json!(api.version);
+    let mut warnings = unenforced_warnings(&deployment.snapshot.definition);
     let mut changes = vec![Change::new(
         "CreateDeployment",
         format!("/apis/{api_id}/deployments/{id}"),
@@ -197,10 +223,7 @@ pub async fn create(
                 "deployment {id} was created, but stage {stage_name} {said}; it still serves its previous deployment. Point it with PUT /apis/{api_id}/stages/{stage_name}"
             ))
         })?;
-        let warnings = stages::variable_warnings(store, &stage).await?;
-        if !warnings.is_empty() {
-            response["warnings"] = json!(warnings);
-        }
+        warnings.extend(stages::variable_warnings(store, &stage).await?);
         response["stage"] = stages::stage_json(&stage);
         changes.push(Change::new(
             "PutStage",
@@ -208,6 +231,9 @@ pub async fn create(
             before,
             Some(stage.version),
         ));
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
     }
     Ok(Reply {
         response: wire::json_response(StatusCode::CREATED, &response),

@@ -16,6 +16,10 @@ pub enum GatewayError {
     MissingAuthenticationToken,
     /// No route on an HTTP API.
     NotFound,
+    /// The route needs an identity the gateway could not establish (authorizers).
+    Unauthorized { reason: String },
+    /// The route needs an API key the request does not have.
+    Forbidden { reason: String },
     /// The integration answered something API Gateway would not pass on: a function error,
     /// a malformed proxy response, a backend that could not be reached.
     IntegrationFailure { reason: String },
@@ -40,6 +44,8 @@ impl GatewayError {
         match self {
             GatewayError::MissingAuthenticationToken => StatusCode::FORBIDDEN,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
+            GatewayError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::IntegrationFailure { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::IntegrationTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -52,6 +58,8 @@ impl GatewayError {
         match self {
             GatewayError::MissingAuthenticationToken => Some("MissingAuthenticationTokenException"),
             GatewayError::NotFound | GatewayError::IntegrationTimeout => None,
+            GatewayError::Unauthorized { .. } => Some("UnauthorizedException"),
+            GatewayError::Forbidden { .. } => Some("ForbiddenException"),
             GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
                 Some("InternalServerErrorException")
             }
@@ -66,6 +74,8 @@ impl GatewayError {
                 r#"{"message":"Missing Authentication Token"}"#
             }
             GatewayError::NotFound => r#"{"message":"Not Found"}"#,
+            GatewayError::Unauthorized { .. } => r#"{"message":"Unauthorized"}"#,
+            GatewayError::Forbidden { .. } => r#"{"message":"Forbidden"}"#,
             GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
                 r#"{"message": "Internal server error"}"#
             }
@@ -79,6 +89,8 @@ impl GatewayError {
         match self {
             GatewayError::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
             GatewayError::NotFound => "RESOURCE_NOT_FOUND",
+            GatewayError::Unauthorized { .. } => "UNAUTHORIZED",
+            GatewayError::Forbidden { .. } => "INVALID_API_KEY",
             GatewayError::IntegrationFailure { .. } => "INTEGRATION_FAILURE",
             GatewayError::IntegrationTimeout => "INTEGRATION_TIMEOUT",
             GatewayError::Internal { .. } => "API_CONFIGURATION_ERROR",
@@ -91,6 +103,8 @@ impl GatewayError {
         match self {
             GatewayError::MissingAuthenticationToken => "Missing Authentication Token",
             GatewayError::NotFound => "Not Found",
+            GatewayError::Unauthorized { .. } => "Unauthorized",
+            GatewayError::Forbidden { .. } => "Forbidden",
             GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
                 "Internal server error"
             }
@@ -154,7 +168,9 @@ impl GatewayError {
         match self {
             GatewayError::IntegrationFailure { reason }
             | GatewayError::Internal { reason }
-            | GatewayError::ConfigUnavailable { reason } => Some(reason),
+            | GatewayError::ConfigUnavailable { reason }
+            | GatewayError::Unauthorized { reason }
+            | GatewayError::Forbidden { reason } => Some(reason),
             _ => None,
         }
     }

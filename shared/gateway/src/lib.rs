@@ -6,6 +6,7 @@
 //! - [`resolve`]: which API and stage the path names (`/{apiId}/{stage}/...`).
 //! - [`config`]: the per-instance cache of stage pointers and compiled deployments.
 //! - routing: `portico_model::router`, on the compiled deployment.
+//! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
 //! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
 //! - [`error`]: every gateway-generated answer, with API Gateway's status, body and type.
 //! - [`access_log`]: one JSON line per request, success or failure.
@@ -14,6 +15,7 @@ pub mod access_log;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod integration;
 pub mod request;
 pub mod resolve;
@@ -153,6 +155,7 @@ impl Gateway {
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route.key());
+        guard::refuse_unenforced(route)?;
 
         let call = integration::Call {
             request,

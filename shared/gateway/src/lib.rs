@@ -9,7 +9,8 @@
 //! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
 //! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
 //! - [`error`]: every gateway-generated answer, with API Gateway's status, body and type.
-//! - [`access_log`]: one JSON line per request, success or failure.
+//! - [`access_log`]: one JSON line per request, success or failure, which is also the
+//!   CloudWatch Embedded Metric Format document of API Gateway's metrics.
 
 pub mod access_log;
 pub mod config;
@@ -64,6 +65,8 @@ pub struct Trace {
     pub stage: Option<String>,
     pub route: Option<String>,
     pub integration_latency: Option<Duration>,
+    /// The matched route's method and template, from the definition (metric dimensions).
+    pub route_template: Option<(String, String)>,
     /// Whether the stage's canary served the request.
     pub canary: bool,
     /// The deployment that served it (its gateway responses shape any error).
@@ -155,6 +158,7 @@ impl Gateway {
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route.key());
+        trace.route_template = Some((route.method.clone(), route.path.clone()));
         guard::refuse_unenforced(route)?;
 
         let call = integration::Call {

@@ -1065,6 +1065,13 @@ impl portico_model::ports::ConfigStore for StageWritesFail {
     async fn list_stages(&self, a: &str) -> Result<Vec<portico_model::records::Stage>, StoreError> {
         self.0.list_stages(a).await
     }
+    async fn list_stage_page(
+        &self,
+        a: &str,
+        page: &Page,
+    ) -> Result<Listing<portico_model::records::Stage>, StoreError> {
+        self.0.list_stage_page(a, page).await
+    }
     async fn delete_stage(&self, a: &str, s: &str, v: u64) -> Result<(), StoreError> {
         self.0.delete_stage(a, s, v).await
     }
@@ -1148,4 +1155,112 @@ async fn a_failed_stage_write_leaves_the_old_deployment_serving() {
         Some(2),
         "the new deployment exists, unused"
     );
+}
+
+#[tokio::test]
+async fn stage_and_plan_key_lists_paginate() {
+    let admin = admin().await;
+    let (api, first) = deployed_api(&admin, pets(), json!({"stageName": "a"})).await;
+    for stage in ["b", "c"] {
+        let put = call(
+            &admin,
+            Method::PUT,
+            &format!("/apis/{api}/stages/{stage}"),
+            Some(json!({"deploymentId": first})),
+            None,
+        )
+        .await;
+        assert_eq!(put.status, 201);
+    }
+    let page = call(
+        &admin,
+        Method::GET,
+        &format!("/apis/{api}/stages?limit=2"),
+        None,
+        None,
+    )
+    .await;
+    let names: Vec<&str> = page.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| s["stageName"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let position = page.body["position"].as_str().expect("more to come");
+    let rest = call(
+        &admin,
+        Method::GET,
+        &format!("/apis/{api}/stages?limit=2&position={position}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(rest.body["items"][0]["stageName"], "c");
+    assert!(rest.body.get("position").is_none());
+
+    let plan = call(
+        &admin,
+        Method::POST,
+        "/usageplans",
+        Some(json!({"name": "p", "apiStages": [{"apiId": api, "stage": "a"}]})),
+        None,
+    )
+    .await;
+    let plan = plan.body["id"].as_str().expect("id").to_owned();
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let key = call(
+            &admin,
+            Method::POST,
+            "/apikeys",
+            Some(json!({"name": format!("k{i}")})),
+            None,
+        )
+        .await;
+        let id = key.body["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            call(
+                &admin,
+                Method::POST,
+                &format!("/usageplans/{plan}/keys"),
+                Some(json!({"keyId": id})),
+                None
+            )
+            .await
+            .status,
+            201
+        );
+        keys.push(id);
+    }
+    keys.sort();
+    let page = call(
+        &admin,
+        Method::GET,
+        &format!("/usageplans/{plan}/keys?limit=2"),
+        None,
+        None,
+    )
+    .await;
+    let position = page.body["position"]
+        .as_str()
+        .expect("more to come")
+        .to_owned();
+    let rest = call(
+        &admin,
+        Method::GET,
+        &format!("/usageplans/{plan}/keys?limit=2&position={position}"),
+        None,
+        None,
+    )
+    .await;
+    let mut seen: Vec<String> = page.body["items"]
+        .as_array()
+        .into_iter()
+        .chain(rest.body["items"].as_array())
+        .flatten()
+        .map(|k| k["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, keys, "every key once, across the pages");
 }

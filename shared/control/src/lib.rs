@@ -238,7 +238,9 @@ impl Admin {
                     .await
                     .map(Reply::from)
             }
-            (Resource::Stages, &Method::GET) => stages::list(store, &api).await.map(Reply::from),
+            (Resource::Stages, &Method::GET) => {
+                stages::list(store, request, &api).await.map(Reply::from)
+            }
             (Resource::Stage, &Method::GET) => {
                 stages::get(store, &api, &stage).await.map(Reply::from)
             }
@@ -274,9 +276,11 @@ impl Admin {
             (Resource::Plan, &Method::DELETE) => {
                 plans::delete(store, request, &param("planId")).await
             }
-            (Resource::PlanKeys, &Method::GET) => plans::list_keys(store, &param("planId"))
-                .await
-                .map(Reply::from),
+            (Resource::PlanKeys, &Method::GET) => {
+                plans::list_keys(store, request, &param("planId"))
+                    .await
+                    .map(Reply::from)
+            }
             (Resource::PlanKeys, &Method::POST) => {
                 plans::add_key(store, request, &param("planId")).await
             }

@@ -2,8 +2,6 @@
 //! most one plan per API stage, as in API Gateway: an association that would break this is
 //! refused. Metering against the plans is the front's (throttling and quotas).
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use portico_model::ports::{ConfigStore, RecordKind};
@@ -360,26 +358,23 @@ pub async fn remove_key(
 
 pub async fn list_keys(
     store: &dyn ConfigStore,
+    request: &AdminRequest,
     plan_id: &str,
 ) -> Result<Response<Bytes>, AdminError> {
+    let page = wire::page(&request.query)?;
     load(store, plan_id).await?;
     let members =
-        records::list_all::<PlanKey>(store, RecordKind::PlanKey, &format!("{plan_id}#")).await?;
-    let mut items = Vec::with_capacity(members.len());
-    let mut names: BTreeMap<String, Value> = BTreeMap::new();
-    for member in &members {
-        if let Ok(key) = keys::load(store, &member.key_id).await {
-            names.insert(member.key_id.clone(), keys::key_json(&key));
-        }
-        items.push(
-            names
-                .get(&member.key_id)
-                .cloned()
-                .unwrap_or_else(|| json!({"id": member.key_id})),
-        );
+        records::list::<PlanKey>(store, RecordKind::PlanKey, &format!("{plan_id}#"), &page).await?;
+    let mut items = Vec::with_capacity(members.items.len());
+    for member in &members.items {
+        let item = match keys::load(store, &member.key_id).await {
+            Ok(key) => keys::key_json(&key),
+            Err(_) => json!({"id": member.key_id}),
+        };
+        items.push((member.key_id.clone(), item));
     }
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, None),
+        &wire::bounded_listing(items, members.next),
     ))
 }

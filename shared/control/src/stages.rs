@@ -414,12 +414,21 @@ pub async fn get(
     ))
 }
 
-pub async fn list(store: &dyn ConfigStore, api_id: &str) -> Result<Response<Bytes>, AdminError> {
+pub async fn list(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+    api_id: &str,
+) -> Result<Response<Bytes>, AdminError> {
+    let page = wire::page(&request.query)?;
     apis::load(store, api_id).await?;
-    let stages = store.list_stages(api_id).await?;
-    let items = stages.iter().map(stage_json).collect();
+    let listing = store.list_stage_page(api_id, &page).await?;
+    let items = listing
+        .items
+        .iter()
+        .map(|s| (s.stage_name.clone(), stage_json(s)))
+        .collect();
     Ok(wire::json_response(
         StatusCode::OK,
-        &wire::listing(items, None),
+        &wire::bounded_listing(items, listing.next),
     ))
 }

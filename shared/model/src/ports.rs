@@ -94,7 +94,14 @@ pub trait ConfigStore: ConfigReader {
     /// Creates (`stage.version == 1`: the stage must not exist) or updates (the stored version
     /// must be `stage.version - 1`) a stage.
     async fn put_stage(&self, stage: &Stage) -> Result<(), StoreError>;
+    /// Every stage of an API (for checks that need all of them).
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError>;
+    /// One page of an API's stages, by name.
+    async fn list_stage_page(
+        &self,
+        api_id: &str,
+        page: &Page,
+    ) -> Result<Listing<Stage>, StoreError>;
     /// Deletes a stage; `ConditionFailed` unless it exists at `version`.
     async fn delete_stage(
         &self,
@@ -115,7 +122,8 @@ pub trait ConfigStore: ConfigReader {
     /// `version - 1`) a record.
     async fn put_record(&self, record: &Record) -> Result<(), StoreError>;
     async fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError>;
-    /// Records of a kind whose id starts with `prefix`, in id order.
+    /// Records of a kind whose id starts with `prefix`, in id order. `page.after` and the
+    /// returned `next` are ids relative to the prefix.
     async fn list_records(
         &self,
         kind: RecordKind,

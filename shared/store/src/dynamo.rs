@@ -319,10 +319,10 @@ impl ConfigStore for DynamoConfigStore {
             .iter()
             .map(|item| items::record_from_item(kind, item))
             .collect::<Result<_, _>>()?;
-        // `query` strips the prefix from the cursor; records list by whole ids.
+        // Cursors are relative to the prefix, as `query` takes them back.
         Ok(Listing {
             items: records,
-            next: next.map(|rest| format!("{prefix}{rest}")),
+            next,
         })
     }
 
@@ -334,6 +334,21 @@ impl ConfigStore for DynamoConfigStore {
     ) -> Result<(), StoreError> {
         self.delete_at_version(items::record_pk(kind), id.to_owned(), version)
             .await
+    }
+
+    async fn list_stage_page(
+        &self,
+        api_id: &str,
+        page: &Page,
+    ) -> Result<Listing<Stage>, StoreError> {
+        let (found, next) = self
+            .query(api_pk(api_id), STAGE_PREFIX, page, false)
+            .await?;
+        let items = found
+            .iter()
+            .map(|item| items::stage_from_item(api_id, item))
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { items, next })
     }
 
     async fn list_stages(&self, api_id: &str) -> Result<Vec<Stage>, StoreError> {

@@ -217,6 +217,20 @@ pub(crate) fn move_to(stage: &mut Stage, deployment_id: String) {
     }
 }
 
+/// The answer to a stage write: the stage with its variable warnings, logged and audited.
+async fn written(
+    store: &dyn ConfigStore,
+    request: &AdminRequest,
+    stage: &Stage,
+    before: u64,
+    action: &'static str,
+    what: &str,
+) -> Result<Reply, AdminError> {
+    let warnings = variable_warnings(store, stage).await?;
+    tracing::info!(api_id = %stage.api_id, stage_name = %stage.stage_name, deployment_id = %stage.deployment_id, caller = %request.caller, "{what}");
+    Ok(stage_reply(stage, before, &warnings, action))
+}
+
 fn stage_reply(stage: &Stage, before: u64, warnings: &Problems, action: &'static str) -> Reply {
     let status = if before == 0 {
         StatusCode::CREATED
@@ -310,9 +324,7 @@ pub async fn put(
         Ok(stage)
     })
     .await?;
-    let warnings = variable_warnings(store, &stage).await?;
-    tracing::info!(api_id, stage_name, deployment_id = %stage.deployment_id, caller = %request.caller, "stage written");
-    Ok(stage_reply(&stage, before, &warnings, "PutStage"))
+    written(store, request, &stage, before, "PutStage", "stage written").await
 }
 
 /// Makes the canary's deployment the stage's, with the canary's variable overrides.
@@ -334,9 +346,15 @@ pub async fn promote(
         Ok(stage)
     })
     .await?;
-    let warnings = variable_warnings(store, &stage).await?;
-    tracing::info!(api_id, stage_name, deployment_id = %stage.deployment_id, caller = %request.caller, "canary promoted");
-    Ok(stage_reply(&stage, before, &warnings, "PromoteCanary"))
+    written(
+        store,
+        request,
+        &stage,
+        before,
+        "PromoteCanary",
+        "canary promoted",
+    )
+    .await
 }
 
 /// Points the stage back at an earlier deployment (the one it served before, unless the body
@@ -372,9 +390,15 @@ pub async fn rollback(
         Ok(stage)
     })
     .await?;
-    let warnings = variable_warnings(store, &stage).await?;
-    tracing::info!(api_id, stage_name, deployment_id = %stage.deployment_id, caller = %request.caller, "stage rolled back");
-    Ok(stage_reply(&stage, before, &warnings, "RollbackStage"))
+    written(
+        store,
+        request,
+        &stage,
+        before,
+        "RollbackStage",
+        "stage rolled back",
+    )
+    .await
 }
 
 pub async fn delete(

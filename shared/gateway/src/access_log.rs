@@ -51,11 +51,14 @@ pub fn line(
     let status = response.status();
     let latency_ms = latency.as_secs_f64() * 1e3;
     let integration_ms = trace.integration_latency.map(|d| d.as_secs_f64() * 1e3);
+    let route = trace
+        .route
+        .and_then(|i| trace.snapshot.as_ref()?.routes().get(i));
     let mut line = json!({
         "requestId": request.request_id,
         "apiId": trace.api_id,
         "stage": trace.stage,
-        "routeKey": trace.route,
+        "routeKey": route.map(|r| r.key()),
         "canary": trace.canary,
         "method": request.method.as_str(),
         "status": status.as_u16(),
@@ -71,8 +74,8 @@ pub fn line(
     let (Some(snapshot), Some(stage)) = (&trace.snapshot, &trace.stage) else {
         return line;
     };
-    let (method, resource) = match &trace.route_template {
-        Some((method, path)) => (method.as_str(), path.as_str()),
+    let (method, resource) = match route {
+        Some(route) => (route.method.as_str(), route.path.as_str()),
         None => ("-", "-"),
     };
     let mut metrics = vec![
@@ -126,7 +129,7 @@ mod tests {
         }
     }
 
-    fn deployed_trace(route: Option<(&str, &str)>) -> Trace {
+    fn deployed_trace(matched: bool) -> Trace {
         let definition: portico_model::definition::ApiDefinition =
             serde_json::from_value(json!({"name": "pets",
             "routes": [{"method": "GET", "path": "/pets/{id}", "integration": {"type": "mock"}}]}))
@@ -134,9 +137,8 @@ mod tests {
         Trace {
             api_id: Some("a".into()),
             stage: Some("prod".into()),
-            route: route.map(|(m, p)| format!("{m} {p}")),
-            route_template: route.map(|(m, p)| (m.to_owned(), p.to_owned())),
-            integration_latency: route.map(|_| Duration::from_millis(3)),
+            route: matched.then_some(0),
+            integration_latency: matched.then_some(Duration::from_millis(3)),
             canary: false,
             snapshot: Some(Arc::new(
                 portico_model::snapshot::compile("a", &definition).expect("compiles"),
@@ -154,7 +156,7 @@ mod tests {
     fn a_served_request_is_an_emf_document_with_api_gateways_metrics() {
         let line = line(
             &request("GET"),
-            &deployed_trace(Some(("GET", "/pets/{id}"))),
+            &deployed_trace(true),
             &response(200),
             None,
             Duration::from_millis(5),
@@ -203,7 +205,7 @@ mod tests {
         // No route matched: the method the client sent and its path stay out of the dimensions.
         let line = line(
             &request("PROPFIND"),
-            &deployed_trace(None),
+            &deployed_trace(false),
             &response(403),
             None,
             Duration::from_millis(1),

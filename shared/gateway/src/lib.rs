@@ -63,10 +63,10 @@ pub struct Gateway {
 pub struct Trace {
     pub api_id: Option<String>,
     pub stage: Option<String>,
-    pub route: Option<String>,
+    /// The matched route, as its index in `snapshot`'s routes (its key, method and template
+    /// are derived from there when the access line is written).
+    pub route: Option<usize>,
     pub integration_latency: Option<Duration>,
-    /// The matched route's method and template, from the definition (metric dimensions).
-    pub route_template: Option<(String, String)>,
     /// Whether the stage's canary served the request.
     pub canary: bool,
     /// The deployment that served it (its gateway responses shape any error).
@@ -157,8 +157,7 @@ impl Gateway {
             .find(request.method.as_str(), target.path)
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
-        trace.route = Some(route.key());
-        trace.route_template = Some((route.method.clone(), route.path.clone()));
+        trace.route = Some(route_match.route);
         guard::refuse_unenforced(route)?;
 
         let call = integration::Call {

@@ -80,6 +80,16 @@ impl DynamoConfigStore {
         Ok((output.items.unwrap_or_default(), next))
     }
 
+    /// Writes `item` as `version`: version 1 creates (the item must not exist); version n
+    /// replaces version n - 1 and nothing else.
+    async fn put_versioned(&self, item: Item, version: u64) -> Result<(), StoreError> {
+        match version {
+            0 => Err(StoreError::ConditionFailed),
+            1 => self.put(item, NOT_EXISTS, None).await,
+            v => self.put(item, VERSION_IS, Some(v - 1)).await,
+        }
+    }
+
     /// Deletes the item at `pk`/`sk` if its `version` is `version`.
     async fn delete_at_version(
         &self,
@@ -217,12 +227,8 @@ impl ConfigStore for DynamoConfigStore {
     }
 
     async fn put_stage(&self, stage: &Stage) -> Result<(), StoreError> {
-        let item = items::stage_to_item(stage);
-        match stage.version {
-            0 => Err(StoreError::ConditionFailed),
-            1 => self.put(item, NOT_EXISTS, None).await,
-            v => self.put(item, VERSION_IS, Some(v - 1)).await,
-        }
+        self.put_versioned(items::stage_to_item(stage), stage.version)
+            .await
     }
 
     async fn delete_stage(
@@ -291,12 +297,8 @@ impl ConfigStore for DynamoConfigStore {
     }
 
     async fn put_record(&self, record: &Record) -> Result<(), StoreError> {
-        let item = items::record_to_item(record);
-        match record.version {
-            0 => Err(StoreError::ConditionFailed),
-            1 => self.put(item, NOT_EXISTS, None).await,
-            v => self.put(item, VERSION_IS, Some(v - 1)).await,
-        }
+        self.put_versioned(items::record_to_item(record), record.version)
+            .await
     }
 
     async fn record(&self, kind: RecordKind, id: &str) -> Result<Option<Record>, StoreError> {

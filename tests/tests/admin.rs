@@ -943,6 +943,24 @@ async fn domain_mappings_are_stored_once_per_base_path() {
         .map(|p| p["pointer"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(pointers, ["/domainName", "/basePath", "/stage"]);
+    // Hosts the front never looks up, and base paths no normalized path can start with.
+    for (domain, base_path) in [
+        ("10.0.0.1", "v1"),
+        ("abc.lambda-url.eu-west-1.on.aws", "v1"),
+        ("api.example.com", ".."),
+    ] {
+        let refused = call(
+            &admin,
+            Method::POST,
+            "/domainmappings",
+            Some(
+                json!({"domainName": domain, "basePath": base_path, "apiId": api, "stage": "prod"}),
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{domain}/{base_path}");
+    }
     assert_eq!(
         call(
             &admin,
@@ -1026,6 +1044,12 @@ impl portico_model::ports::ConfigReader for StageWritesFail {
         d: &str,
     ) -> Result<Option<portico_model::records::Deployment>, portico_model::ports::StoreError> {
         self.0.deployment(a, d).await
+    }
+    async fn domain_mappings(
+        &self,
+        domain: &str,
+    ) -> Result<Vec<portico_model::records::DomainMapping>, StoreError> {
+        self.0.domain_mappings(domain).await
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use portico_tests::backend;
-use portico_tests::stack::{Answer, admin_url, create_api, deploy, front_url, http, send};
+use portico_tests::stack::{Answer, admin_url, create_api, deploy, front_url, http, raw_get, send};
 use serde_json::{Value, json};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -662,4 +662,220 @@ async fn protected_routes_fail_closed_until_their_protection_is_enforced() {
         r#"{"message":"Forbidden"}"#,
         Some("ForbiddenException"),
     );
+}
+
+/// The path-confusion list of ../shared/REFERENCE.md: every spelling reaches routing,
+/// protection and the target as one normalized path, or is refused. A protected `/admin`
+/// sits beside an open `{proxy+}` whose target reports the path it was given, so a spelling
+/// that slipped past routing would show up as a 200 from the target.
+#[tokio::test]
+async fn path_confusion_never_reaches_a_route_it_should_not() {
+    let id = create_api(&json!({"name": "confusion",
+        "authorizers": {"jwt": {"type": "JWT", "issuer": "https://issuer.example.com", "audience": ["api"]}},
+        "routes": [
+            {"method": "GET", "path": "/admin", "integration": {"type": "mock", "body": "secret"}, "apiKeyRequired": true},
+            {"method": "GET", "path": "/admin/{id}", "integration": {"type": "mock", "body": "secret"},
+             "authorization": {"type": "JWT", "authorizer": "jwt"}},
+            {"method": "ANY", "path": "/{proxy+}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+        ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let base = format!("/{id}/prod");
+
+    // Spellings of /admin and /admin/7: the protected routes answer, never the target.
+    for spelling in [
+        "/admin",
+        "/admin/",
+        "//admin",
+        "/%61dmin",
+        "/%61%64%6D%69%6E",
+        "/x/../admin",
+        "/./admin",
+        "/x/%2e%2e/admin",
+        "/x/.%2E/admin",
+        "/admin/.",
+        "/admin/7/..",
+    ] {
+        let answer = raw_get(&format!("{base}{spelling}"), &[]).await;
+        assert_gateway_error(
+            &answer,
+            403,
+            r#"{"message":"Forbidden"}"#,
+            Some("ForbiddenException"),
+        );
+    }
+    for spelling in [
+        "/admin/7",
+        "/admin//7",
+        "/admin/x/../7",
+        "/%61dmin/7/",
+        "/admin/./7",
+    ] {
+        let answer = raw_get(&format!("{base}{spelling}"), &[]).await;
+        assert_gateway_error(
+            &answer,
+            401,
+            r#"{"message":"Unauthorized"}"#,
+            Some("UnauthorizedException"),
+        );
+    }
+
+    // Spellings a backend could read as /admin but a router could not: refused.
+    for spelling in [
+        "/admin%2Fsecret",
+        "/admin%2fsecret",
+        "/admin%5Csecret",
+        "/admin\\secret",
+        "/admin%00",
+        "/admin%0d%0aX-Injected:%201",
+        "/%C0%AE%C0%AE/admin",
+        "/x/%C0%AFadmin",
+        "/%E0%80%AFadmin",
+        "/x/..%2Fadmin",
+        "/../../../admin",
+        "/admin%zz",
+    ] {
+        let answer = raw_get(&format!("{base}{spelling}"), &[]).await;
+        assert_gateway_error(
+            &answer,
+            400,
+            r#"{"message":"Bad Request"}"#,
+            Some("BadRequestException"),
+        );
+    }
+
+    // Paths are case-sensitive, as in API Gateway: /ADMIN is another resource, and the
+    // target is given exactly the path that was routed, normalized.
+    for (spelling, routed) in [
+        ("/ADMIN", "/ADMIN"),
+        ("/docs//a/./b/../c", "/docs/a/c"),
+        ("/%7Euser/caf%c3%a9", "/~user/caf%C3%A9"),
+    ] {
+        let answer = raw_get(&format!("{base}{spelling}"), &[]).await;
+        assert_eq!(answer.status, 200, "{spelling}: {}", answer.text());
+        let seen = answer.json();
+        assert_eq!(seen["rawPath"], routed, "{spelling}");
+        assert_eq!(seen["requestContext"]["path"], format!("/prod{routed}"));
+        assert_eq!(
+            seen["pathParameters"]["proxy"][0],
+            portico_gateway::event::percent_decode(&routed[1..], false),
+            "{spelling}"
+        );
+    }
+}
+
+async fn map_domain(domain: &str, base_path: Option<&str>, api_id: &str, stage: &str) {
+    let mut body = json!({"domainName": domain, "apiId": api_id, "stage": stage});
+    if let Some(base_path) = base_path {
+        body["basePath"] = json!(base_path);
+    }
+    let answer = send(http().post(admin_url("/domainmappings")).json(&body)).await;
+    assert_eq!(answer.status, 201, "map {domain}: {}", answer.text());
+}
+
+#[tokio::test]
+async fn custom_domains_route_by_host_and_base_path() {
+    let orders = create_api(&json!({"name": "orders", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+    ]}))
+    .await;
+    deploy(&orders, "live", json!({})).await;
+    let site = create_api(&json!({"name": "site", "type": "HTTP", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "aws_proxy", "uri": "echo"}}
+    ]}))
+    .await;
+    deploy(&site, "prod", json!({})).await;
+    let domain = format!("api-{}.example.com", orders.to_ascii_lowercase());
+    map_domain(&domain, Some("orders"), &orders, "live").await;
+    map_domain(&domain, None, &site, "prod").await;
+    let only_orders = format!("only-{}.example.com", orders.to_ascii_lowercase());
+    map_domain(&only_orders, Some("orders"), &orders, "live").await;
+
+    // The base path picks the API; the target sees the whole path, as behind API Gateway.
+    let answer = raw_get("/orders/pets/7/", &[("host", &domain)]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = answer.json();
+    assert_eq!(seen["rawPath"], "/orders/pets/7/");
+    assert_eq!(seen["pathParameters"], json!({"id": ["7"]}));
+    let ctx = &seen["requestContext"];
+    assert_eq!(ctx["path"], "/orders/pets/7/");
+    assert_eq!(ctx["resourcePath"], "/pets/{id}");
+    assert_eq!(ctx["stage"], "live");
+    assert_eq!(ctx["apiId"], orders.as_str());
+    assert_eq!(ctx["domainName"], domain.as_str());
+
+    // Other paths go to the (none) mapping, here an HTTP API (payload 2.0): no stage in the
+    // path, none in rawPath. Case and port in Host do not matter.
+    let host_with_port = format!("{}:443", domain.to_ascii_uppercase());
+    let answer = raw_get("/pets/7?q=1", &[("host", &host_with_port)]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = answer.json();
+    assert_eq!(seen["rawPath"], "/pets/7");
+    assert_eq!(seen["query"], json!({"q": ["1"]}));
+    let ctx = &seen["requestContext"];
+    assert_eq!(ctx["http"]["path"], "/pets/7");
+    assert_eq!(ctx["routeKey"], "GET /pets/{id}");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["apiId"], site.as_str());
+    assert_eq!(ctx["domainName"], domain.as_str());
+    let missing = raw_get("/nothing", &[("host", &domain)]).await;
+    assert_gateway_error(&missing, 404, r#"{"message":"Not Found"}"#, None);
+
+    // A domain without a mapping for the path: API Gateway's 403.
+    let unmapped = raw_get("/pets/7", &[("host", &only_orders)]).await;
+    assert_gateway_error(
+        &unmapped,
+        403,
+        r#"{"message":"Forbidden"}"#,
+        Some("ForbiddenException"),
+    );
+
+    // X-Forwarded-Host is the client's to forge unless a trusted proxy sets it (the test
+    // stack does not trust it): the default path form applies.
+    let forged = raw_get("/orders/pets/7", &[("x-forwarded-host", &domain)]).await;
+    assert_gateway_error(
+        &forged,
+        403,
+        r#"{"message":"Missing Authentication Token"}"#,
+        Some("MissingAuthenticationTokenException"),
+    );
+    let default_form = raw_get(&format!("/{orders}/live/pets/8"), &[]).await;
+    assert_eq!(default_form.json()["rawPath"], "/pets/8");
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_function_url_limit_answer_413() {
+    let id = create_api(
+        &json!({"name": "large", "binaryMediaTypes": ["application/octet-stream"], "routes": [
+            {"method": "POST", "path": "/mock", "integration": {"type": "mock", "body": "ok"}},
+            {"method": "POST", "path": "/echo", "integration": {"type": "aws_proxy", "uri": "echo"}}
+        ]}),
+    )
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let post = |path: &str, len: usize| {
+        http()
+            .post(front_url(&format!("/{id}/prod{path}")))
+            .header("content-type", "application/octet-stream")
+            .body(vec![7u8; len])
+    };
+    let limit = portico_gateway::MAX_BODY_BYTES;
+    assert_eq!(send(post("/mock", limit)).await.text(), "ok");
+    let over = send(post("/mock", limit + 1)).await;
+    assert_gateway_error(
+        &over,
+        413,
+        r#"{"message":"Request Too Long"}"#,
+        Some("RequestTooLargeException"),
+    );
+    // Under the limit, but base64 in the event takes it over Lambda's invoke limit.
+    let event_over = send(post("/echo", 5 * 1024 * 1024)).await;
+    assert_gateway_error(
+        &event_over,
+        413,
+        r#"{"message":"Request Too Long"}"#,
+        Some("RequestTooLargeException"),
+    );
+    let fits = send(post("/echo", 1024 * 1024)).await;
+    assert_eq!(fits.status, 200, "{}", fits.text());
 }

@@ -32,6 +32,15 @@ fn settings_from_env() -> Settings {
     if let Ok(account) = std::env::var("PORTICO_ACCOUNT_ID") {
         settings.account_id = account;
     }
+    match std::env::var("PORTICO_TRUST_FORWARDED_HOST").as_deref() {
+        Ok("true" | "1") => settings.trust_forwarded_host = true,
+        Ok("false" | "0" | "") | Err(_) => {}
+        // Trusting a header by mistake lets clients pick mappings: anything unclear is no.
+        Ok(other) => tracing::warn!(
+            value = other,
+            "PORTICO_TRUST_FORWARDED_HOST is neither true nor false; not trusting X-Forwarded-Host"
+        ),
+    }
     settings
 }
 

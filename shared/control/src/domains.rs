@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::wire::{self, parse_body, versioned_response};
 use crate::{AdminError, AdminRequest, Change, Reply, apis, records};
 
-pub const NO_BASE_PATH: &str = "(none)";
+pub use portico_model::records::NO_BASE_PATH;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -24,8 +24,13 @@ struct CreateMapping {
 }
 
 fn domain_ok(domain: &str) -> bool {
+    // The front never looks up IP literals or the function URL's own host (`*.on.aws`), so
+    // a mapping for one would silently never apply.
+    let top = domain.rsplit('.').next().unwrap_or_default();
     (1..=253).contains(&domain.len())
         && domain.split('.').count() >= 2
+        && !top.bytes().all(|b| b.is_ascii_digit())
+        && !domain.ends_with(".on.aws")
         && domain.split('.').all(|label| {
             (1..=63).contains(&label.len())
                 && label
@@ -38,7 +43,9 @@ fn domain_ok(domain: &str) -> bool {
 
 fn base_path_ok(path: &str) -> bool {
     path == NO_BASE_PATH
-        || ((1..=128).contains(&path.len())
+        || (path != "."
+            && path != ".."
+            && (1..=128).contains(&path.len())
             && path
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)))
@@ -63,13 +70,13 @@ pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<R
     if !domain_ok(&domain) {
         problems.push(Problem::new(
             "/domainName",
-            "domainName is a host name such as api.example.com",
+            "domainName is a host name such as api.example.com (not an IP address, not the function URL's own *.on.aws host)",
         ));
     }
     if !base_path_ok(&base_path) {
         problems.push(Problem::new(
             "/basePath",
-            "basePath is 1-128 letters, digits, '-', '.' or '_', or empty",
+            "basePath is 1-128 letters, digits, '-', '.' or '_' (not '.' or '..'), or empty",
         ));
     }
     let stage_exists = apis::id_ok(&body.api_id)

@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portico_gateway::{Gateway, IncomingRequest, Settings};
 use portico_model::definition::ApiDefinition;
 use portico_model::ports::{ConfigReader, InvokeError, InvokeOutput, Invoker, StoreError};
-use portico_model::records::{Deployment, DeploymentSummary, Stage};
+use portico_model::records::{Deployment, DeploymentSummary, DomainMapping, Stage};
 use portico_model::router::Router;
 use portico_model::snapshot;
 use portico_model::target::FunctionTarget;
@@ -48,6 +48,9 @@ impl ConfigReader for Memory {
     }
     async fn deployment(&self, _: &str, _: &str) -> Result<Option<Deployment>, StoreError> {
         Ok(Some(self.deployment.clone()))
+    }
+    async fn domain_mappings(&self, _: &str) -> Result<Vec<DomainMapping>, StoreError> {
+        Ok(Vec::new())
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::{GatewayError, IncomingRequest, Trace};
 
@@ -27,10 +27,15 @@ pub fn write(
     error: Option<&GatewayError>,
     latency: Duration,
 ) {
-    println!(
-        "{}",
-        line(request, trace, response, error, latency, now_ms())
-    );
+    use std::io::Write as _;
+    let line = line(request, trace, response, error, latency, now_ms());
+    // One buffer, one write: the line is serialized straight to bytes (no JSON tree), and a
+    // single write keeps lines whole however the runtime interleaves requests.
+    let mut buffer = Vec::with_capacity(768);
+    if serde_json::to_writer(&mut buffer, &line).is_ok() {
+        buffer.push(b'\n');
+        let _ = std::io::stdout().lock().write_all(&buffer);
+    }
 }
 
 fn now_ms() -> u64 {
@@ -40,80 +45,187 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
-pub fn line(
-    request: &IncomingRequest,
-    trace: &Trace,
+/// One access line. Field order is the order written; the upper-case fields after `_aws` are
+/// the metric values and dimensions EMF reads from the same document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Line<'a> {
+    request_id: &'a str,
+    api_id: Option<&'a str>,
+    stage: Option<&'a str>,
+    route_key: Option<String>,
+    canary: bool,
+    method: &'a str,
+    status: u16,
+    latency_ms: f64,
+    integration_latency_ms: Option<f64>,
+    source_ip: &'a str,
+    user_agent: &'a str,
+    error_type: Option<&'static str>,
+    error: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    metrics: Option<Metrics<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Metrics<'a> {
+    #[serde(rename = "_aws")]
+    aws: Emf,
+    #[serde(rename = "ApiName")]
+    api_name: &'a str,
+    #[serde(rename = "Stage")]
+    stage: &'a str,
+    #[serde(rename = "Method")]
+    method: &'a str,
+    #[serde(rename = "Resource")]
+    resource: &'a str,
+    #[serde(rename = "Count")]
+    count: u8,
+    #[serde(rename = "Latency")]
+    latency: f64,
+    #[serde(rename = "4XXError")]
+    client_error: u8,
+    #[serde(rename = "5XXError")]
+    server_error: u8,
+    #[serde(rename = "IntegrationLatency", skip_serializing_if = "Option::is_none")]
+    integration_latency: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Emf {
+    #[serde(rename = "Timestamp")]
+    timestamp: u64,
+    #[serde(rename = "CloudWatchMetrics")]
+    cloudwatch_metrics: [MetricDirective; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct MetricDirective {
+    #[serde(rename = "Namespace")]
+    namespace: &'static str,
+    #[serde(rename = "Dimensions")]
+    dimensions: [&'static [&'static str]; 2],
+    #[serde(rename = "Metrics")]
+    metrics: &'static [MetricDefinition],
+}
+
+#[derive(Debug, Serialize)]
+struct MetricDefinition {
+    #[serde(rename = "Name")]
+    name: &'static str,
+    #[serde(rename = "Unit")]
+    unit: &'static str,
+}
+
+const COUNT: MetricDefinition = MetricDefinition {
+    name: "Count",
+    unit: "Count",
+};
+const LATENCY: MetricDefinition = MetricDefinition {
+    name: "Latency",
+    unit: "Milliseconds",
+};
+const CLIENT_ERROR: MetricDefinition = MetricDefinition {
+    name: "4XXError",
+    unit: "Count",
+};
+const SERVER_ERROR: MetricDefinition = MetricDefinition {
+    name: "5XXError",
+    unit: "Count",
+};
+const INTEGRATION_LATENCY: MetricDefinition = MetricDefinition {
+    name: "IntegrationLatency",
+    unit: "Milliseconds",
+};
+const WITH_INTEGRATION: &[MetricDefinition] = &[
+    COUNT,
+    LATENCY,
+    CLIENT_ERROR,
+    SERVER_ERROR,
+    INTEGRATION_LATENCY,
+];
+const WITHOUT_INTEGRATION: &[MetricDefinition] = &[COUNT, LATENCY, CLIENT_ERROR, SERVER_ERROR];
+
+pub fn line<'a>(
+    request: &'a IncomingRequest,
+    trace: &'a Trace,
     response: &Response<Bytes>,
-    error: Option<&GatewayError>,
+    error: Option<&'a GatewayError>,
     latency: Duration,
     timestamp_ms: u64,
-) -> Value {
+) -> Line<'a> {
     let status = response.status();
     let latency_ms = latency.as_secs_f64() * 1e3;
     let integration_ms = trace.integration_latency.map(|d| d.as_secs_f64() * 1e3);
     let route = trace
         .route
         .and_then(|i| trace.snapshot.as_ref()?.routes().get(i));
-    let mut line = json!({
-        "requestId": request.request_id,
-        "apiId": trace.api_id,
-        "stage": trace.stage,
-        "routeKey": route.map(|r| r.key()),
-        "canary": trace.canary,
-        "method": request.method.as_str(),
-        "status": status.as_u16(),
-        "latencyMs": latency_ms,
-        "integrationLatencyMs": integration_ms,
-        "sourceIp": request.source_ip,
-        "userAgent": request.user_agent(),
-        "errorType": error.and_then(GatewayError::error_type),
-        "error": error.and_then(GatewayError::reason),
-    });
     // Metrics only for requests that reached a deployed API: its dimensions are then known
     // values, not whatever the client sent.
-    let (Some(snapshot), Some(stage)) = (&trace.snapshot, &trace.stage) else {
-        return line;
+    let metrics = match (&trace.snapshot, &trace.stage) {
+        (Some(snapshot), Some(stage)) => {
+            let (method, resource) = match route {
+                Some(route) => (route.method.as_str(), route.path.as_str()),
+                None => ("-", "-"),
+            };
+            Some(Metrics {
+                aws: Emf {
+                    timestamp: timestamp_ms,
+                    cloudwatch_metrics: [MetricDirective {
+                        namespace: NAMESPACE,
+                        dimensions: [
+                            &["ApiName", "Stage"],
+                            &["ApiName", "Stage", "Method", "Resource"],
+                        ],
+                        metrics: if integration_ms.is_some() {
+                            WITH_INTEGRATION
+                        } else {
+                            WITHOUT_INTEGRATION
+                        },
+                    }],
+                },
+                api_name: &snapshot.definition.name,
+                stage,
+                method,
+                resource,
+                count: 1,
+                latency: latency_ms,
+                client_error: u8::from(status.is_client_error()),
+                server_error: u8::from(status.is_server_error()),
+                integration_latency: integration_ms,
+            })
+        }
+        _ => None,
     };
-    let (method, resource) = match route {
-        Some(route) => (route.method.as_str(), route.path.as_str()),
-        None => ("-", "-"),
-    };
-    let mut metrics = vec![
-        json!({"Name": "Count", "Unit": "Count"}),
-        json!({"Name": "Latency", "Unit": "Milliseconds"}),
-        json!({"Name": "4XXError", "Unit": "Count"}),
-        json!({"Name": "5XXError", "Unit": "Count"}),
-    ];
-    if integration_ms.is_some() {
-        metrics.push(json!({"Name": "IntegrationLatency", "Unit": "Milliseconds"}));
+    Line {
+        request_id: &request.request_id,
+        api_id: trace.api_id.as_deref(),
+        stage: trace.stage.as_deref(),
+        route_key: route.map(|r| r.key()),
+        canary: trace.canary,
+        method: request.method.as_str(),
+        status: status.as_u16(),
+        latency_ms,
+        integration_latency_ms: integration_ms,
+        source_ip: &request.source_ip,
+        user_agent: request.user_agent(),
+        error_type: error.and_then(GatewayError::error_type),
+        error: error.and_then(GatewayError::reason),
+        metrics,
     }
-    line["_aws"] = json!({
-        "Timestamp": timestamp_ms,
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": [["ApiName", "Stage"], ["ApiName", "Stage", "Method", "Resource"]],
-            "Metrics": metrics,
-        }],
-    });
-    line["ApiName"] = json!(snapshot.definition.name);
-    line["Stage"] = json!(stage);
-    line["Method"] = json!(method);
-    line["Resource"] = json!(resource);
-    line["Count"] = json!(1);
-    line["Latency"] = json!(latency_ms);
-    line["4XXError"] = json!(u8::from(status.is_client_error()));
-    line["5XXError"] = json!(u8::from(status.is_server_error()));
-    if let Some(ms) = integration_ms {
-        line["IntegrationLatency"] = json!(ms);
-    }
-    line
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use serde_json::{Value, json};
+
     use super::*;
+
+    fn value(line: Line<'_>) -> Value {
+        serde_json::to_value(line).expect("serializes")
+    }
 
     fn request(method: &str) -> IncomingRequest {
         IncomingRequest {
@@ -154,14 +266,15 @@ mod tests {
 
     #[test]
     fn a_served_request_is_an_emf_document_with_api_gateways_metrics() {
-        let line = line(
-            &request("GET"),
-            &deployed_trace(true),
+        let (request, trace) = (request("GET"), deployed_trace(true));
+        let line = value(line(
+            &request,
+            &trace,
             &response(200),
             None,
             Duration::from_millis(5),
             1_700_000_000_000,
-        );
+        ));
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_u64);
         let metric = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(metric["Namespace"], "Portico");
@@ -203,14 +316,15 @@ mod tests {
     #[test]
     fn client_chosen_values_never_become_dimensions() {
         // No route matched: the method the client sent and its path stay out of the dimensions.
-        let line = line(
-            &request("PROPFIND"),
-            &deployed_trace(false),
+        let (propfind, trace) = (request("PROPFIND"), deployed_trace(false));
+        let line = value(line(
+            &propfind,
+            &trace,
             &response(403),
             None,
             Duration::from_millis(1),
             0,
-        );
+        ));
         assert_eq!(
             (line["Method"].as_str(), line["Resource"].as_str()),
             (Some("-"), Some("-"))
@@ -222,14 +336,15 @@ mod tests {
             api_id: Some("random123".into()),
             ..Trace::default()
         };
-        let line = super::line(
-            &request("GET"),
+        let get = request("GET");
+        let line = value(super::line(
+            &get,
             &unresolved,
             &response(403),
             None,
             Duration::from_millis(1),
             0,
-        );
+        ));
         assert!(line.get("_aws").is_none());
         assert_eq!(line["apiId"], "random123");
     }

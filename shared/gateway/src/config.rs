@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portico_model::ports::ConfigReader;
-use portico_model::records::{CanaryAssignment, Stage};
+use portico_model::records::{CanaryAssignment, DomainMapping, Stage};
 use portico_model::router::Router;
 use portico_model::snapshot::Snapshot;
 use tokio::time::Instant;
@@ -62,6 +62,12 @@ struct StageEntry {
 
 type Compiled = (Arc<Snapshot>, Arc<Router>);
 
+struct DomainEntry {
+    /// Empty: the host has no mappings (cached too: most hosts are not custom domains).
+    mappings: Arc<[DomainMapping]>,
+    checked_at: Instant,
+}
+
 /// Beyond this many remembered stages the cache starts over: random API ids in hostile
 /// paths must not grow an instance's memory without bound.
 const MAX_STAGE_ENTRIES: usize = 10_000;
@@ -73,6 +79,7 @@ pub struct ConfigCache {
     // std Mutex, never held across an await: the critical sections are map look-ups.
     stages: Mutex<HashMap<(String, String), StageEntry>>,
     deployments: Mutex<HashMap<(String, String), Compiled>>,
+    domains: Mutex<HashMap<String, DomainEntry>>,
 }
 
 impl ConfigCache {
@@ -82,7 +89,46 @@ impl ConfigCache {
             ttl,
             stages: Mutex::new(HashMap::new()),
             deployments: Mutex::new(HashMap::new()),
+            domains: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The base path mappings of a custom domain, trusted for `ttl` like stage pointers, and
+    /// served from the last good copy while the store fails.
+    pub async fn domain(&self, domain: &str) -> Result<Arc<[DomainMapping]>, GatewayError> {
+        let cached = {
+            let domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
+            domains
+                .get(domain)
+                .map(|e| (e.mappings.clone(), e.checked_at.elapsed() < self.ttl))
+        };
+        if let Some((mappings, true)) = &cached {
+            return Ok(mappings.clone());
+        }
+        let mappings: Arc<[DomainMapping]> = match self.reader.domain_mappings(domain).await {
+            Ok(mappings) => mappings.into(),
+            Err(error) => {
+                let Some((last_good, _)) = cached else {
+                    return Err(GatewayError::ConfigUnavailable {
+                        reason: error.to_string(),
+                    });
+                };
+                tracing::warn!(domain, %error, "domain refresh failed; serving the last good mappings");
+                last_good
+            }
+        };
+        let mut domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
+        if domains.len() >= MAX_STAGE_ENTRIES {
+            domains.clear();
+        }
+        domains.insert(
+            domain.to_owned(),
+            DomainEntry {
+                mappings: mappings.clone(),
+                checked_at: Instant::now(),
+            },
+        );
+        Ok(mappings)
     }
 
     pub async fn load(

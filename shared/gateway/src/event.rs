@@ -28,8 +28,12 @@ pub struct EventContext<'a> {
     pub route_key: String,
     /// `/pets/{id}`: the route's template (1.0 `resource`).
     pub resource: &'a str,
-    /// The path as the API sees it (after the stage).
-    pub path: &'a str,
+    /// Payload 1.0's `path` (see [`crate::resolve::Target`]).
+    pub event_path: &'a str,
+    /// `requestContext.path` and 2.0's `rawPath`.
+    pub full_path: &'a str,
+    /// `requestContext.domainName`.
+    pub domain_name: &'a str,
     pub path_parameters: HashMap<String, String>,
     pub stage_variables: &'a BTreeMap<String, String>,
     /// Content types 1.0 delivers base64-encoded (the API's binary media types).
@@ -94,7 +98,7 @@ fn query_multimap(raw_query: &str) -> HashMap<String, Vec<String>> {
 
 /// Builds the payload 2.0 event for `request`, as JSON bytes.
 pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
-    let raw_path = format!("/{}{}", ctx.stage, ctx.path);
+    let raw_path = ctx.full_path.to_owned();
 
     // Headers: lower-cased (HeaderMap already is), repeated values joined by commas, the
     // Cookie header moved out into `cookies`.
@@ -140,7 +144,7 @@ pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     http.source_ip = Some(request.source_ip.clone());
     http.user_agent = Some(request.user_agent().to_owned());
 
-    let domain_name = request.header("host").unwrap_or_default().to_owned();
+    let domain_name = ctx.domain_name.to_owned();
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(ctx.route_key.clone());
     context.account_id = Some(ctx.account_id.to_owned());
@@ -171,25 +175,71 @@ pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     event.is_base64_encoded = is_base64_encoded;
     event.request_context = context;
 
-    let mut json = serde_json::to_value(&event).unwrap_or(Value::Null);
-    if let Some(object) = json.as_object_mut() {
-        // Fields the type carries for other event kinds; API Gateway's 2.0 event has none of
-        // them, and a target written for it must see the same keys.
-        for key in [
-            "kind",
-            "methodArn",
-            "httpMethod",
-            "identitySource",
-            "authorizationToken",
-            "resource",
-        ] {
-            object.remove(key);
-        }
-        if ctx.stage_variables.is_empty() {
-            object.remove("stageVariables");
+    serde_json::to_vec(&V2Wire::from(&event)).unwrap_or_default()
+}
+
+/// The 2.0 event as API Gateway writes it. `ApiGatewayV2httpRequest` is a catch-all of
+/// several event kinds (`type`, `methodArn`, `httpMethod`, ...) that API Gateway's 2.0 event
+/// does not have, and it writes `stageVariables: {}` where API Gateway leaves the key out: a
+/// target written for API Gateway must see the same keys. This view borrows the event's
+/// fields (and its request context, serialized by `aws_lambda_events` itself) and writes only
+/// API Gateway's, in one pass with no intermediate tree.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Wire<'a> {
+    version: &'a Option<String>,
+    route_key: &'a Option<String>,
+    raw_path: &'a Option<String>,
+    raw_query_string: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cookies: Option<&'a Vec<String>>,
+    #[serde(serialize_with = "header_map")]
+    headers: &'a HeaderMap,
+    #[serde(
+        skip_serializing_if = "QueryMap::is_empty",
+        serialize_with = "aws_lambda_events::query_map::serde::aws_api_gateway_v2::serialize_query_string_parameters"
+    )]
+    query_string_parameters: &'a QueryMap,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    path_parameters: &'a HashMap<String, String>,
+    request_context: &'a ApiGatewayV2httpRequestContext,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    stage_variables: &'a HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a String>,
+    is_base64_encoded: bool,
+}
+
+impl<'a> From<&'a ApiGatewayV2httpRequest> for V2Wire<'a> {
+    fn from(event: &'a ApiGatewayV2httpRequest) -> Self {
+        V2Wire {
+            version: &event.version,
+            route_key: &event.route_key,
+            raw_path: &event.raw_path,
+            raw_query_string: &event.raw_query_string,
+            cookies: event.cookies.as_ref(),
+            headers: &event.headers,
+            query_string_parameters: &event.query_string_parameters,
+            path_parameters: &event.path_parameters,
+            request_context: &event.request_context,
+            stage_variables: &event.stage_variables,
+            body: event.body.as_ref(),
+            is_base64_encoded: event.is_base64_encoded,
         }
     }
-    serde_json::to_vec(&json).unwrap_or_default()
+}
+
+/// Header names to their (already comma-joined) values, as `aws_lambda_events` writes them.
+fn header_map<S: serde::Serializer>(
+    headers: &&HeaderMap,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(headers.keys_len()))?;
+    for (name, value) in headers.iter() {
+        map.serialize_entry(name.as_str(), &String::from_utf8_lossy(value.as_bytes()))?;
+    }
+    map.end()
 }
 
 /// Whether `content_type` matches one of the API's binary media types (`image/png`,
@@ -235,7 +285,7 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
             false,
         )
     };
-    let domain_name = request.header("host").unwrap_or_default().to_owned();
+    let domain_name = ctx.domain_name.to_owned();
 
     let mut identity = ApiGatewayRequestIdentity::default();
     identity.source_ip = Some(request.source_ip.clone());
@@ -251,7 +301,7 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     context.protocol = Some(request.protocol.clone());
     context.identity = identity;
     context.resource_path = Some(ctx.resource.to_owned());
-    context.path = Some(format!("/{}{}", ctx.stage, ctx.path));
+    context.path = Some(ctx.full_path.to_owned());
     context.http_method = request.method.clone();
     context.request_time = Some(clf_time(request.time_epoch_ms));
     context.request_time_epoch = request.time_epoch_ms;
@@ -259,7 +309,7 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
 
     let mut event = ApiGatewayProxyRequest::default();
     event.resource = Some(ctx.resource.to_owned());
-    event.path = Some(ctx.path.to_owned());
+    event.path = Some(ctx.event_path.to_owned());
     event.http_method = request.method.clone();
     event.headers = headers;
     event.multi_value_headers = multi_value_headers;

@@ -3,7 +3,9 @@
 //!
 //! A request's life, one module per phase, driven top to bottom by [`Gateway::handle`]:
 //! - [`request`]: the incoming request as the function URL delivered it.
-//! - [`resolve`]: which API and stage the path names (`/{apiId}/{stage}/...`).
+//! - [`path`]: the one normalized path every later phase reads.
+//! - [`resolve`]: which API and stage: a custom domain's base path mapping, or the default
+//!   form `/{apiId}/{stage}/...`.
 //! - [`config`]: the per-instance cache of stage pointers and compiled deployments.
 //! - routing: `portico_model::router`, on the compiled deployment.
 //! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
@@ -18,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod integration;
+pub mod path;
 pub mod request;
 pub mod resolve;
 
@@ -39,13 +42,21 @@ pub struct Settings {
     pub config_ttl: Duration,
     /// Shown to targets as `requestContext.accountId`.
     pub account_id: String,
+    /// Whether `X-Forwarded-Host` names the host (set only when a proxy the operator runs,
+    /// such as CloudFront, overwrites it).
+    pub trust_forwarded_host: bool,
 }
+
+/// The largest request body a function URL delivers (6 MB buffered). Locally nothing else
+/// enforces it, and a target's event must also fit Lambda's 6 MB invoke payload.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             config_ttl: Duration::from_secs(2),
             account_id: "000000000000".to_owned(),
+            trust_forwarded_host: false,
         }
     }
 }
@@ -138,11 +149,25 @@ impl Gateway {
         request: &IncomingRequest,
         trace: &mut Trace,
     ) -> Result<Response<Bytes>, GatewayError> {
-        let target = resolve::resolve(&request.raw_path)?;
-        trace.api_id = Some(target.api_id.to_owned());
-        trace.stage = Some(target.stage.to_owned());
+        let path = path::normalize(&request.raw_path)?;
+        let host = resolve::host(request, self.settings.trust_forwarded_host);
+        let mappings = match host.as_deref() {
+            Some(host) if resolve::may_have_mappings(host) => Some(self.config.domain(host).await?),
+            _ => None,
+        };
+        let (target, domain_name) = match (&mappings, &host) {
+            (Some(mappings), Some(host)) if !mappings.is_empty() => {
+                (resolve::by_mapping(&path, mappings)?, host.as_str())
+            }
+            _ => (
+                resolve::by_default_form(&path)?,
+                request.header("host").unwrap_or_default(),
+            ),
+        };
+        trace.api_id = Some(target.api_id.clone());
+        trace.stage = Some(target.stage.clone());
 
-        let deployed = self.config.load(target.api_id, target.stage).await?;
+        let deployed = self.config.load(&target.api_id, &target.stage).await?;
         // The canary's share of requests is served by its deployment, with its variables.
         let (stage, snapshot, router) = match &deployed.canary {
             Some(canary) if canary.takes(request) => {
@@ -152,9 +177,13 @@ impl Gateway {
             _ => (&deployed.stage, &deployed.snapshot, &deployed.router),
         };
         trace.snapshot = Some(snapshot.clone());
+        // Checked once the API is known, so its REQUEST_TOO_LARGE response applies.
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(GatewayError::RequestTooLarge);
+        }
 
         let route_match = router
-            .find(request.method.as_str(), target.path)
+            .find(request.method.as_str(), &target.path)
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route_match.route);
@@ -162,11 +191,11 @@ impl Gateway {
 
         let call = integration::Call {
             request,
-            path: target.path,
+            target: &target,
+            domain_name,
             route,
             params: &route_match.params,
             stage,
-            api_id: target.api_id,
             api_type: snapshot.api_type(),
             binary_media_types: &snapshot.definition.binary_media_types,
             settings: &self.settings,

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
+use crate::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, Stage};
 use crate::target::FunctionTarget;
 
 /// Why a store call failed. The kinds are distinct because callers answer them differently:
@@ -46,6 +46,9 @@ pub trait ConfigReader: Send + Sync {
         api_id: &str,
         deployment_id: &str,
     ) -> Result<Option<Deployment>, StoreError>;
+    /// Every base path mapping of a custom domain (lower-case host name): few per domain,
+    /// read whole.
+    async fn domain_mappings(&self, domain: &str) -> Result<Vec<DomainMapping>, StoreError>;
 }
 
 /// Records kept as JSON documents under one key layout: small control-plane resources whose

@@ -336,6 +336,9 @@ pub struct PlanKey {
     pub created_date: String,
 }
 
+/// The base path that maps a whole custom domain (API Gateway's spelling).
+pub const NO_BASE_PATH: &str = "(none)";
+
 /// A custom domain's base path mapped to an API stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

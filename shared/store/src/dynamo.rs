@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use portico_model::ports::{
     ConfigReader, ConfigStore, Listing, Page, Record, RecordKind, StoreError,
 };
-use portico_model::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, Stage};
+use portico_model::records::{
+    ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, Stage,
+};
 use portico_model::snapshot::MAX_ENCODED_SNAPSHOT;
 
 use crate::errors::store_error;
@@ -156,6 +158,36 @@ impl ConfigReader for DynamoConfigStore {
         .await?
         .map(|item| items::deployment_from_item(api_id, &item))
         .transpose()
+    }
+
+    async fn domain_mappings(&self, domain: &str) -> Result<Vec<DomainMapping>, StoreError> {
+        // A domain holds at most a few hundred mappings (one per base path); the page cap
+        // only bounds the work a corrupt table could cause.
+        const MAX_PAGES: usize = 20;
+        let kind = RecordKind::DomainMapping;
+        let prefix = format!("{domain}/");
+        let mut page = Page {
+            limit: 100,
+            after: None,
+        };
+        let mut mappings = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (found, next) = self
+                .query(items::record_pk(kind), &prefix, &page, false)
+                .await?;
+            for item in &found {
+                let record = items::record_from_item(kind, item)?;
+                let mapping = serde_json::from_value(record.body).map_err(|e| {
+                    StoreError::Corrupt(format!("domain mapping {}: {e}", record.id))
+                })?;
+                mappings.push(mapping);
+            }
+            match next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        Ok(mappings)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use portico_model::definition::ApiDefinition;
 use portico_model::ports::StoreError;
-use portico_model::records::{Deployment, DeploymentSummary};
+use portico_model::records::{Deployment, DeploymentSummary, DomainMapping};
 use portico_model::snapshot;
 
 use super::*;
@@ -18,6 +18,8 @@ struct FakeReader {
     stage_reads: AtomicUsize,
     deployment_reads: AtomicUsize,
     down: AtomicBool,
+    mappings: Mutex<Vec<DomainMapping>>,
+    mapping_reads: AtomicUsize,
 }
 
 impl FakeReader {
@@ -81,6 +83,19 @@ impl ConfigReader for FakeReader {
             return Err(StoreError::Unavailable("down".into()));
         }
         Ok(self.deployments.lock().expect("lock").get(id).cloned())
+    }
+
+    async fn domain_mappings(&self, domain: &str) -> Result<Vec<DomainMapping>, StoreError> {
+        self.mapping_reads.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
+        let mappings = self.mappings.lock().expect("lock");
+        Ok(mappings
+            .iter()
+            .filter(|m| m.domain_name == domain)
+            .cloned()
+            .collect())
     }
 }
 
@@ -276,4 +291,51 @@ fn random_assignment_sends_requests_both_ways() {
     let taken = (0..400).filter(|_| side.takes(&request)).count();
     // P(all 400 on one side) is 2^-399.
     assert!(taken > 0 && taken < 400, "{taken}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn domain_mappings_are_cached_per_ttl_and_survive_an_outage() {
+    let reader = Arc::new(FakeReader::default());
+    reader.mappings.lock().expect("lock").push(DomainMapping {
+        domain_name: "api.example.com".into(),
+        base_path: "v1".into(),
+        api_id: "api".into(),
+        stage: "prod".into(),
+        version: 1,
+        created_date: String::new(),
+    });
+    let cache = ConfigCache::new(reader.clone(), TTL);
+    for _ in 0..3 {
+        assert_eq!(
+            cache.domain("api.example.com").await.expect("read").len(),
+            1
+        );
+        assert!(
+            cache
+                .domain("other.example.com")
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        reader.mapping_reads.load(Ordering::SeqCst),
+        2,
+        "one read per host, hosts without mappings included"
+    );
+
+    reader.down.store(true, Ordering::SeqCst);
+    tokio::time::advance(TTL).await;
+    assert_eq!(
+        cache
+            .domain("api.example.com")
+            .await
+            .expect("last good")
+            .len(),
+        1
+    );
+    assert!(matches!(
+        cache.domain("new.example.com").await,
+        Err(GatewayError::ConfigUnavailable { .. })
+    ));
 }

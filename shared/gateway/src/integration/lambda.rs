@@ -20,12 +20,14 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
     let target = FunctionTarget::parse(&resolved).map_err(internal)?;
 
     let ctx = EventContext {
-        api_id: call.api_id,
+        api_id: &call.target.api_id,
         account_id: &call.settings.account_id,
         stage: &call.stage.stage_name,
         route_key: call.route.key(),
         resource: &call.route.path,
-        path: call.path,
+        event_path: &call.target.event_path,
+        full_path: &call.target.full_path,
+        domain_name: call.domain_name,
         path_parameters: call
             .params
             .iter()
@@ -39,6 +41,12 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
         PayloadFormatVersion::V1 => event::v1_event(call.request, &ctx),
         PayloadFormatVersion::V2 => event::v2_event(call.request, &ctx),
     };
+
+    // A body under the function URL's limit can still make an event over Lambda's invoke
+    // limit (base64 grows it by a third): refused as too large rather than failing the call.
+    if payload.len() > crate::MAX_BODY_BYTES {
+        return Err(GatewayError::RequestTooLarge);
+    }
 
     let timeout = Duration::from_millis(u64::from(call.route.integration.timeout_ms()));
     let output = match tokio::time::timeout(timeout, invoker.invoke(&target, payload)).await {

@@ -13,13 +13,13 @@ use crate::{GatewayError, IncomingRequest, Settings};
 /// Everything an integration may read about the request it serves.
 pub struct Call<'a> {
     pub request: &'a IncomingRequest,
-    /// The path after the stage.
-    pub path: &'a str,
+    pub target: &'a crate::resolve::Target,
+    /// The host the request was addressed to.
+    pub domain_name: &'a str,
     pub route: &'a RouteDefinition,
     /// Path parameters as matched, still percent-encoded.
     pub params: &'a [(String, String)],
     pub stage: &'a Stage,
-    pub api_id: &'a str,
     pub api_type: ApiType,
     /// Content types payload 1.0 delivers base64-encoded.
     pub binary_media_types: &'a [String],

@@ -1051,6 +1051,12 @@ impl portico_model::ports::ConfigReader for StageWritesFail {
     ) -> Result<Vec<portico_model::records::DomainMapping>, StoreError> {
         self.0.domain_mappings(domain).await
     }
+    async fn api_key(
+        &self,
+        value_hash: &str,
+    ) -> Result<Option<portico_model::ports::KeyGrant>, StoreError> {
+        self.0.api_key(value_hash).await
+    }
 }
 
 #[async_trait::async_trait]

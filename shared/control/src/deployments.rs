@@ -52,14 +52,19 @@ struct CanaryRequest {
 /// What this deployment asks of the front that the front does not do yet: routes it refuses
 /// (fail closed) and a resource policy it does not evaluate.
 fn unenforced_warnings(definition: &portico_model::definition::ApiDefinition) -> Problems {
-    use portico_model::definition::AuthorizationType;
+    use portico_model::definition::{ApiKeySource, AuthorizationType};
     let mut warnings = Problems::default();
+    // Keys from the `x-api-key` header are enforced; keys from an authorizer wait for the
+    // authorizers.
+    let keys_unenforced = definition.api_key_source == Some(ApiKeySource::Authorizer);
     for (i, route) in definition.routes.iter().enumerate() {
-        if route.authorization.kind != AuthorizationType::None || route.api_key_required {
+        if route.authorization.kind != AuthorizationType::None
+            || (route.api_key_required && keys_unenforced)
+        {
             warnings.push(Problem::new(
                 format!("/definition/routes/{i}"),
                 format!(
-                    "{} needs authorization or an API key, which this version of the front does not enforce yet: it refuses the route (401/403) rather than serve it open",
+                    "{} needs authorization (or an API key from an authorizer), which this version of the front does not enforce yet: it refuses the route (401/403) rather than serve it open",
                     route.key()
                 ),
             ));

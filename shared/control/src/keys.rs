@@ -9,7 +9,6 @@ use portico_model::records::{ApiKey, PlanKey, now_rfc3339};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::wire::{self, parse_body, versioned_response};
 use crate::{AdminError, AdminRequest, Change, Reply, apis, records};
@@ -42,8 +41,7 @@ struct UpdateKey {
 
 /// The hex SHA-256 of a key's value: the only form in which values are stored.
 pub fn hash_value(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    portico_model::records::hash_api_key(value)
 }
 
 fn generate() -> String {

@@ -17,7 +17,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portico_gateway::{Gateway, IncomingRequest, Settings};
 use portico_model::definition::ApiDefinition;
-use portico_model::ports::{ConfigReader, InvokeError, InvokeOutput, Invoker, StoreError};
+use portico_model::ports::{
+    ConfigReader, InvokeError, InvokeOutput, Invoker, KeyGrant, StoreError,
+};
 use portico_model::records::{Deployment, DeploymentSummary, DomainMapping, Stage};
 use portico_model::router::Router;
 use portico_model::snapshot;
@@ -51,6 +53,9 @@ impl ConfigReader for Memory {
     }
     async fn domain_mappings(&self, _: &str) -> Result<Vec<DomainMapping>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn api_key(&self, _: &str) -> Result<Option<KeyGrant>, StoreError> {
+        Ok(None)
     }
 }
 

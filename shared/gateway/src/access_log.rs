@@ -55,6 +55,9 @@ pub struct Line<'a> {
     stage: Option<&'a str>,
     route_key: Option<String>,
     canary: bool,
+    /// The admitted key's id: usage per key, without the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<&'a str>,
     method: &'a str,
     status: u16,
     latency_ms: f64,
@@ -203,6 +206,7 @@ pub fn line<'a>(
         stage: trace.stage.as_deref(),
         route_key: route.map(|r| r.key()),
         canary: trace.canary,
+        api_key_id: trace.api_key_id.as_deref(),
         method: request.method.as_str(),
         status: status.as_u16(),
         latency_ms,
@@ -252,6 +256,7 @@ mod tests {
             route: matched.then_some(0),
             integration_latency: matched.then_some(Duration::from_millis(3)),
             canary: false,
+            api_key_id: matched.then(|| "key-1".to_owned()),
             snapshot: Some(Arc::new(
                 portico_model::snapshot::compile("a", &definition).expect("compiles"),
             )),
@@ -311,6 +316,7 @@ mod tests {
             (Some(1), Some(0), Some(0))
         );
         assert_eq!(line["IntegrationLatency"].as_f64(), Some(3.0));
+        assert_eq!(line["apiKeyId"], "key-1");
     }
 
     #[test]

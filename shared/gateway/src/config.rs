@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portico_model::ports::ConfigReader;
+use portico_model::ports::{ConfigReader, KeyGrant, StoreError};
 use portico_model::records::{CanaryAssignment, DomainMapping, Stage};
 use portico_model::router::Router;
 use portico_model::snapshot::Snapshot;
@@ -62,10 +62,53 @@ struct StageEntry {
 
 type Compiled = (Arc<Snapshot>, Arc<Router>);
 
-struct DomainEntry {
-    /// Empty: the host has no mappings (cached too: most hosts are not custom domains).
-    mappings: Arc<[DomainMapping]>,
-    checked_at: Instant,
+/// Values read from the store and trusted for `ttl`, by key: the shape of everything the front
+/// caches besides stages. A failed refresh serves the last good value (and is retried after
+/// another `ttl`, not on every request); a miss with no earlier value is the store's error.
+pub(crate) struct TtlMap<V> {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (V, Instant)>>,
+}
+
+impl<V: Clone> TtlMap<V> {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        TtlMap {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) async fn get<F>(&self, key: &str, fetch: F) -> Result<V, StoreError>
+    where
+        F: Future<Output = Result<V, StoreError>>,
+    {
+        let cached = {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries
+                .get(key)
+                .map(|(value, at)| (value.clone(), at.elapsed() < self.ttl))
+        };
+        if let Some((value, true)) = &cached {
+            return Ok(value.clone());
+        }
+        let value = match fetch.await {
+            Ok(value) => value,
+            Err(error) => {
+                let Some((last_good, _)) = cached else {
+                    return Err(error);
+                };
+                tracing::warn!(%error, "refresh failed; serving the last good value");
+                last_good
+            }
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Hostile input (random hosts, random keys) must not grow memory without bound.
+        if entries.len() >= MAX_STAGE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key.to_owned(), (value.clone(), Instant::now()));
+        Ok(value)
+    }
 }
 
 /// Beyond this many remembered stages the cache starts over: random API ids in hostile
@@ -73,13 +116,22 @@ struct DomainEntry {
 const MAX_STAGE_ENTRIES: usize = 10_000;
 const MAX_DEPLOYMENTS: usize = 256;
 
+fn unavailable(error: StoreError) -> GatewayError {
+    GatewayError::ConfigUnavailable {
+        reason: error.to_string(),
+    }
+}
+
 pub struct ConfigCache {
     reader: Arc<dyn ConfigReader>,
     ttl: Duration,
     // std Mutex, never held across an await: the critical sections are map look-ups.
     stages: Mutex<HashMap<(String, String), StageEntry>>,
     deployments: Mutex<HashMap<(String, String), Compiled>>,
-    domains: Mutex<HashMap<String, DomainEntry>>,
+    /// A host's base path mappings; empty for hosts without any (most of them).
+    domains: TtlMap<Arc<[DomainMapping]>>,
+    /// An API key's grant by the hash of its value; `None` for values no key has.
+    keys: TtlMap<Option<Arc<KeyGrant>>>,
 }
 
 impl ConfigCache {
@@ -89,46 +141,30 @@ impl ConfigCache {
             ttl,
             stages: Mutex::new(HashMap::new()),
             deployments: Mutex::new(HashMap::new()),
-            domains: Mutex::new(HashMap::new()),
+            domains: TtlMap::new(ttl),
+            keys: TtlMap::new(ttl),
         }
     }
 
     /// The base path mappings of a custom domain, trusted for `ttl` like stage pointers, and
     /// served from the last good copy while the store fails.
     pub async fn domain(&self, domain: &str) -> Result<Arc<[DomainMapping]>, GatewayError> {
-        let cached = {
-            let domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
-            domains
-                .get(domain)
-                .map(|e| (e.mappings.clone(), e.checked_at.elapsed() < self.ttl))
-        };
-        if let Some((mappings, true)) = &cached {
-            return Ok(mappings.clone());
-        }
-        let mappings: Arc<[DomainMapping]> = match self.reader.domain_mappings(domain).await {
-            Ok(mappings) => mappings.into(),
-            Err(error) => {
-                let Some((last_good, _)) = cached else {
-                    return Err(GatewayError::ConfigUnavailable {
-                        reason: error.to_string(),
-                    });
-                };
-                tracing::warn!(domain, %error, "domain refresh failed; serving the last good mappings");
-                last_good
-            }
-        };
-        let mut domains = self.domains.lock().unwrap_or_else(|e| e.into_inner());
-        if domains.len() >= MAX_STAGE_ENTRIES {
-            domains.clear();
-        }
-        domains.insert(
-            domain.to_owned(),
-            DomainEntry {
-                mappings: mappings.clone(),
-                checked_at: Instant::now(),
-            },
-        );
-        Ok(mappings)
+        self.domains
+            .get(domain, async {
+                Ok(self.reader.domain_mappings(domain).await?.into())
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The grant of the API key whose value hashes to `value_hash`, cached like the rest.
+    pub async fn api_key(&self, value_hash: &str) -> Result<Option<Arc<KeyGrant>>, GatewayError> {
+        self.keys
+            .get(value_hash, async {
+                Ok(self.reader.api_key(value_hash).await?.map(Arc::new))
+            })
+            .await
+            .map_err(unavailable)
     }
 
     pub async fn load(

@@ -34,6 +34,8 @@ pub struct EventContext<'a> {
     pub full_path: &'a str,
     /// `requestContext.domainName`.
     pub domain_name: &'a str,
+    /// The admitted API key's value and id (payload 1.0 `identity.apiKey`, `apiKeyId`).
+    pub api_key: Option<(&'a str, &'a str)>,
     pub path_parameters: HashMap<String, String>,
     pub stage_variables: &'a BTreeMap<String, String>,
     /// Content types 1.0 delivers base64-encoded (the API's binary media types).
@@ -290,6 +292,10 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     let mut identity = ApiGatewayRequestIdentity::default();
     identity.source_ip = Some(request.source_ip.clone());
     identity.user_agent = Some(request.user_agent().to_owned());
+    if let Some((value, id)) = ctx.api_key {
+        identity.api_key = Some(value.to_owned());
+        identity.api_key_id = Some(id.to_owned());
+    }
 
     let mut context = ApiGatewayProxyRequestContext::default();
     context.account_id = Some(ctx.account_id.to_owned());

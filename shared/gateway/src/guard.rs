@@ -1,6 +1,7 @@
 //! Fail closed: a route protected by something this front does not enforce yet (authorizers,
-//! IAM signatures, API keys) is refused with API Gateway's answer for a caller without the
-//! credential, never served open. Enforcement replaces each refusal as it lands.
+//! IAM signatures) is refused with API Gateway's answer for a caller without the credential,
+//! never served open. Enforcement replaces each refusal as it lands; API keys have landed
+//! ([`crate::keys`]).
 
 use portico_model::definition::{AuthorizationType, RouteDefinition};
 
@@ -22,11 +23,6 @@ pub fn refuse_unenforced(route: &RouteDefinition) -> Result<(), GatewayError> {
                 reason: not_yet("authorization"),
             });
         }
-    }
-    if route.api_key_required {
-        return Err(GatewayError::Forbidden {
-            reason: not_yet("apiKeyRequired"),
-        });
     }
     Ok(())
 }
@@ -63,9 +59,10 @@ mod tests {
             refuse_unenforced(&route(json!({"authorization": {"type": "AWS_IAM"}}))),
             Err(GatewayError::MissingAuthenticationToken)
         );
-        assert!(matches!(
+        // API keys are checked by `keys::admit`, not refused here.
+        assert_eq!(
             refuse_unenforced(&route(json!({"apiKeyRequired": true}))),
-            Err(GatewayError::Forbidden { .. })
-        ));
+            Ok(())
+        );
     }
 }

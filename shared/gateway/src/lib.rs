@@ -9,6 +9,7 @@
 //! - [`config`]: the per-instance cache of stage pointers and compiled deployments.
 //! - routing: `portico_model::router`, on the compiled deployment.
 //! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
+//! - [`keys`]: API keys of routes that require one, and the usage plans they belong to.
 //! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
 //! - [`error`]: every gateway-generated answer, with API Gateway's status, body and type.
 //! - [`access_log`]: one JSON line per request, success or failure, which is also the
@@ -20,6 +21,7 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod integration;
+pub mod keys;
 pub mod path;
 pub mod request;
 pub mod resolve;
@@ -80,6 +82,8 @@ pub struct Trace {
     pub integration_latency: Option<Duration>,
     /// Whether the stage's canary served the request.
     pub canary: bool,
+    /// The id (never the value) of the API key the request was admitted with.
+    pub api_key_id: Option<String>,
     /// The deployment that served it (its gateway responses shape any error).
     pub snapshot: Option<Arc<portico_model::snapshot::Snapshot>>,
 }
@@ -188,11 +192,26 @@ impl Gateway {
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route_match.route);
         guard::refuse_unenforced(route)?;
+        let api_key = if route.api_key_required {
+            let admitted = keys::admit(
+                request,
+                snapshot.definition.api_key_source,
+                &target.api_id,
+                &target.stage,
+                &self.config,
+            )
+            .await?;
+            trace.api_key_id = Some(admitted.grant.key.id.clone());
+            Some(admitted)
+        } else {
+            None
+        };
 
         let call = integration::Call {
             request,
             target: &target,
             domain_name,
+            api_key: api_key.as_ref(),
             route,
             params: &route_match.params,
             stage,

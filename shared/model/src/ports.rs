@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 
-use crate::records::{ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, Stage};
+use crate::records::{
+    ApiKey, ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, Stage, UsagePlan,
+};
 use crate::target::FunctionTarget;
 
 /// Why a store call failed. The kinds are distinct because callers answer them differently:
@@ -49,6 +51,17 @@ pub trait ConfigReader: Send + Sync {
     /// Every base path mapping of a custom domain (lower-case host name): few per domain,
     /// read whole.
     async fn domain_mappings(&self, domain: &str) -> Result<Vec<DomainMapping>, StoreError>;
+    /// The key whose value hashes to `value_hash` (hex SHA-256), with its plans; `None` for
+    /// a value no key has.
+    async fn api_key(&self, value_hash: &str) -> Result<Option<KeyGrant>, StoreError>;
+}
+
+/// What an API key presented to the front may do: the key (its enabled flag, its stored hash)
+/// and the usage plans it belongs to (their stages, throttles and quotas).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyGrant {
+    pub key: ApiKey,
+    pub plans: Vec<UsagePlan>,
 }
 
 /// Records kept as JSON documents under one key layout: small control-plane resources whose

@@ -264,6 +264,19 @@ pub struct AuditEntry {
     pub after_version: Option<u64>,
 }
 
+/// The hex SHA-256 of an API key's value: the only form in which values are stored, and the
+/// key under which the front finds a presented key.
+pub fn hash_api_key(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(value.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
 /// An API key. Only the SHA-256 of its value is stored; the value is shown once, at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use portico_model::ports::{
-    ConfigReader, ConfigStore, Listing, Page, Record, RecordKind, StoreError,
+    ConfigReader, ConfigStore, KeyGrant, Listing, Page, Record, RecordKind, StoreError,
 };
 use portico_model::records::{
-    ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, Stage,
+    ApiKey, ApiRecord, AuditEntry, Deployment, DeploymentSummary, DomainMapping, PlanKey, Stage,
+    UsagePlan,
 };
 use portico_model::snapshot::MAX_ENCODED_SNAPSHOT;
 
@@ -134,6 +135,55 @@ impl DynamoConfigStore {
     }
 }
 
+impl DynamoConfigStore {
+    /// One record's document, typed.
+    async fn read_one<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(item) = self.get(items::record_pk(kind), id.to_owned()).await? else {
+            return Ok(None);
+        };
+        let record = items::record_from_item(kind, &item)?;
+        serde_json::from_value(record.body)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("record {id}: {e}")))
+    }
+
+    /// Every record of `kind` under `prefix`, typed: for the small sets the front reads
+    /// whole (a domain's mappings, a key's plans). The page cap only bounds the work a
+    /// corrupt table could cause.
+    async fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        const MAX_PAGES: usize = 20;
+        let mut page = Page {
+            limit: 100,
+            after: None,
+        };
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (found, next) = self
+                .query(items::record_pk(kind), prefix, &page, false)
+                .await?;
+            for item in &found {
+                let record = items::record_from_item(kind, item)?;
+                let value = serde_json::from_value(record.body)
+                    .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", record.id)))?;
+                out.push(value);
+            }
+            match next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 const VERSION_IS: &str = "#v = :v";
 
@@ -161,33 +211,42 @@ impl ConfigReader for DynamoConfigStore {
     }
 
     async fn domain_mappings(&self, domain: &str) -> Result<Vec<DomainMapping>, StoreError> {
-        // A domain holds at most a few hundred mappings (one per base path); the page cap
-        // only bounds the work a corrupt table could cause.
-        const MAX_PAGES: usize = 20;
-        let kind = RecordKind::DomainMapping;
-        let prefix = format!("{domain}/");
-        let mut page = Page {
-            limit: 100,
-            after: None,
+        self.read_all(RecordKind::DomainMapping, &format!("{domain}/"))
+            .await
+    }
+
+    async fn api_key(&self, value_hash: &str) -> Result<Option<KeyGrant>, StoreError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ByHash {
+            key_id: String,
+        }
+        let Some(by_hash) = self
+            .read_one::<ByHash>(RecordKind::ApiKeyHash, value_hash)
+            .await?
+        else {
+            return Ok(None);
         };
-        let mut mappings = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let (found, next) = self
-                .query(items::record_pk(kind), &prefix, &page, false)
-                .await?;
-            for item in &found {
-                let record = items::record_from_item(kind, item)?;
-                let mapping = serde_json::from_value(record.body).map_err(|e| {
-                    StoreError::Corrupt(format!("domain mapping {}: {e}", record.id))
-                })?;
-                mappings.push(mapping);
-            }
-            match next {
-                Some(after) => page.after = Some(after),
-                None => break,
+        let Some(key) = self
+            .read_one::<ApiKey>(RecordKind::ApiKey, &by_hash.key_id)
+            .await?
+        else {
+            // The key is being created or deleted (its two records are written apart).
+            return Ok(None);
+        };
+        let memberships: Vec<PlanKey> = self
+            .read_all(RecordKind::KeyPlan, &format!("{}#", key.id))
+            .await?;
+        let mut plans = Vec::with_capacity(memberships.len());
+        for membership in memberships {
+            if let Some(plan) = self
+                .read_one::<UsagePlan>(RecordKind::UsagePlan, &membership.plan_id)
+                .await?
+            {
+                plans.push(plan);
             }
         }
-        Ok(mappings)
+        Ok(Some(KeyGrant { key, plans }))
     }
 }
 

@@ -97,6 +97,10 @@ impl ConfigReader for FakeReader {
             .cloned()
             .collect())
     }
+
+    async fn api_key(&self, _: &str) -> Result<Option<portico_model::ports::KeyGrant>, StoreError> {
+        Ok(None)
+    }
 }
 
 fn body_of(deployed: &Deployed) -> String {

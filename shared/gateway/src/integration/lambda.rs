@@ -28,6 +28,9 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
         event_path: &call.target.event_path,
         full_path: &call.target.full_path,
         domain_name: call.domain_name,
+        api_key: call
+            .api_key
+            .map(|k| (k.value.as_str(), k.grant.key.id.as_str())),
         path_parameters: call
             .params
             .iter()

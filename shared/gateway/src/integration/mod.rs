@@ -16,6 +16,8 @@ pub struct Call<'a> {
     pub target: &'a crate::resolve::Target,
     /// The host the request was addressed to.
     pub domain_name: &'a str,
+    /// The API key the request was admitted with, on routes that require one.
+    pub api_key: Option<&'a crate::keys::AdmittedKey>,
     pub route: &'a RouteDefinition,
     /// Path parameters as matched, still percent-encoded.
     pub params: &'a [(String, String)],

@@ -96,7 +96,7 @@ pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<R
     check_name(&body.name, &mut problems);
     check_description(body.description.as_ref(), &mut problems);
     if let Some(value) = &body.value
-        && !((20..=128).contains(&value.len())
+        && !(portico_model::records::API_KEY_VALUE_LENGTHS.contains(&value.len())
             && value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))

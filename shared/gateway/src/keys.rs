@@ -11,15 +11,11 @@ use std::sync::Arc;
 
 use portico_model::definition::ApiKeySource;
 use portico_model::ports::KeyGrant;
-use portico_model::records::hash_api_key;
+use portico_model::records::{API_KEY_VALUE_LENGTHS, hash_api_key};
 use subtle::ConstantTimeEq;
 
 use crate::config::ConfigCache;
 use crate::{GatewayError, IncomingRequest};
-
-/// API Gateway accepts key values of 20 to 128 characters; anything else is no key at all,
-/// and costs no look-up.
-const VALUE_LENGTHS: std::ops::RangeInclusive<usize> = 20..=128;
 
 /// The key a request was admitted with: what targets see (`identity.apiKey`,
 /// `identity.apiKeyId`) and what metering counts against.
@@ -53,7 +49,7 @@ pub async fn admit(
     let Some(value) = request.header("x-api-key") else {
         return Err(refused("missing"));
     };
-    if !VALUE_LENGTHS.contains(&value.len()) {
+    if !API_KEY_VALUE_LENGTHS.contains(&value.len()) {
         return Err(refused("malformed"));
     }
     let hash = hash_api_key(value);

@@ -264,6 +264,10 @@ pub struct AuditEntry {
     pub after_version: Option<u64>,
 }
 
+/// The lengths an API key's value may have (API Gateway's rule): the admin refuses others
+/// on import, and the front refuses others without a look-up.
+pub const API_KEY_VALUE_LENGTHS: std::ops::RangeInclusive<usize> = 20..=128;
+
 /// The hex SHA-256 of an API key's value: the only form in which values are stored, and the
 /// key under which the front finds a presented key.
 pub fn hash_api_key(value: &str) -> String {

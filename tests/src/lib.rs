@@ -3,15 +3,19 @@
 //! - [`dynamodb`]: a client for the dynalite server `./infra/test` started, and fresh,
 //!   uniquely named tables per test so tests never see each other's items.
 //! - [`backend`]: a real HTTP server on loopback that reports what it received.
+//! - [`fleet`]: several front instances in process, each with its own memory and clients,
+//!   over one DynamoDB server (what the counters table sees of many Lambda instances).
 //! - [`stack`]: the admin and front functions as `cargo lambda watch` serves them, through
 //!   their function URLs.
 //!
 //! The tests themselves live in `tests/` beside this crate: `store.rs` (the DynamoDB adapter),
 //! `admin.rs` (the admin API in process over dynalite), `template.rs` (template.yaml against
-//! the table definitions) and `e2e.rs` (whole requests through `cargo lambda watch`).
+//! the table definitions) and `e2e.rs` (whole requests through `cargo lambda watch`) and `limits.rs` (throttles and
+//! quotas across instances, and with the counters table down).
 
 pub mod backend;
 pub mod dynamodb;
+pub mod fleet;
 pub mod stack;
 
 /// A variable `./infra/test` sets. Missing means the suite was not started by it: fail loudly

@@ -44,5 +44,5 @@ fn the_admin_openapi_document_is_served_as_committed() {
     let served: serde_json::Value =
         serde_json::from_str(portico_control::ADMIN_OPENAPI).expect("JSON");
     assert_eq!(committed, served);
-    assert_eq!(committed["paths"].as_object().map(|p| p.len()), Some(21));
+    assert_eq!(committed["paths"].as_object().map(|p| p.len()), Some(23));
 }

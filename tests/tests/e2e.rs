@@ -986,3 +986,56 @@ async fn api_keys_admit_only_enabled_keys_in_a_plan_for_the_stage() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_stage_throttle_answers_429_with_retry_after_through_the_function_url() {
+    let id = create_api(&json!({"name": "throttled", "routes": [
+        {"method": "GET", "path": "/ping", "integration": {"type": "mock", "body": "pong"}}
+    ]}))
+    .await;
+    deploy(&id, "prod", json!({})).await;
+    let put = send(
+        http()
+            .put(admin_url(&format!("/apis/{id}/stages/prod")))
+            .json(&json!({"throttle": {"rateLimit": 0.2, "burstLimit": 2}})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    // The front picks the throttle up within its config TTL; every answer then says so.
+    let started = Instant::now();
+    loop {
+        let answer = get(&format!("/{id}/prod/ping")).await;
+        if answer.headers.get("ratelimit-limit").is_some() {
+            assert_eq!(answer.headers["ratelimit-limit"], "2");
+            break;
+        }
+        assert_eq!(answer.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the throttle never loaded"
+        );
+    }
+    // A burst of 2 refilled every 5 s: within a few requests the bucket is empty.
+    let mut refused = None;
+    for _ in 0..4 {
+        let answer = get(&format!("/{id}/prod/ping")).await;
+        if answer.status == 429 {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    let refused = refused.expect("the bucket ran dry");
+    assert_eq!(refused.body.as_ref(), br#"{"message":"Too Many Requests"}"#);
+    assert_eq!(
+        refused.headers["x-amzn-errortype"],
+        "TooManyRequestsException"
+    );
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=5).contains(&retry_after), "{retry_after}");
+    assert_eq!(refused.headers["ratelimit-remaining"], "0");
+}

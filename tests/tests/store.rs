@@ -1,4 +1,5 @@
-//! The DynamoDB config store against a real DynamoDB API server (dynalite on loopback).
+//! The DynamoDB adapters (config store, counters) against a real DynamoDB API server (dynalite
+//! on loopback).
 
 use std::collections::BTreeMap;
 
@@ -329,4 +330,150 @@ async fn audit_entries_list_newest_first_and_from_a_time() {
         .await
         .expect("an empty page, not an error");
     assert!(past.items.is_empty() && past.next.is_none());
+}
+
+mod counters {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use portico_model::ports::{Charge, Charged, Counters, Take, Taken, UsageReader};
+    use portico_store::counters::DynamoCounters;
+    use portico_store::tables::{self, ensure_table};
+    use portico_tests::dynamodb;
+
+    const SEC: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+
+    async fn fresh() -> (DynamoCounters, aws_sdk_dynamodb::Client, String) {
+        let client = dynamodb::client().await;
+        let name = format!("test-counters-{}", uuid::Uuid::new_v4().simple());
+        ensure_table(&client, &tables::COUNTERS, &name)
+            .await
+            .expect("dynalite creates the table");
+        (
+            DynamoCounters::new(client.clone(), name.clone()),
+            client,
+            name,
+        )
+    }
+
+    fn take(now_ns: u64, count: u32, idle_hint: bool) -> Take<'static> {
+        Take {
+            bucket: "b#test",
+            shard: 0,
+            now_ns,
+            count,
+            interval_ns: 100 * MS,
+            burst: 3,
+            idle_hint,
+        }
+    }
+
+    #[tokio::test]
+    async fn takes_hold_the_bucket_to_its_burst_whichever_update_is_tried_first() {
+        let (counters, _, _) = fresh().await;
+        // Bucket items expire an hour after their last slot, so the times are today's.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            * SEC;
+        assert_eq!(
+            counters.take(&take(t, 2, true)).await,
+            Ok(Taken::Granted {
+                tat_ns: t + 200 * MS
+            })
+        );
+        // One token left: a take of two is refused whole, and says where the bucket stands.
+        assert_eq!(
+            counters.take(&take(t, 2, false)).await,
+            Ok(Taken::Short {
+                tat_ns: t + 200 * MS
+            })
+        );
+        // A wrong hint (idle) costs a second update, not a wrong answer.
+        assert_eq!(
+            counters.take(&take(t, 1, true)).await,
+            Ok(Taken::Granted {
+                tat_ns: t + 300 * MS
+            })
+        );
+        assert_eq!(
+            counters.take(&take(t + 10 * MS, 1, false)).await,
+            Ok(Taken::Short {
+                tat_ns: t + 300 * MS
+            })
+        );
+        // Ten seconds later the bucket is idle (full): it restarts at now, never holding more
+        // than its burst, whatever the hint.
+        let later = t + 10 * SEC;
+        assert_eq!(
+            counters.take(&take(later, 3, false)).await,
+            Ok(Taken::Granted {
+                tat_ns: later + 300 * MS
+            })
+        );
+        assert!(matches!(
+            counters.take(&take(later, 1, false)).await,
+            Ok(Taken::Short { .. })
+        ));
+        assert!(
+            counters.take(&take(later, 4, true)).await.is_err(),
+            "more than the burst"
+        );
+    }
+
+    #[tokio::test]
+    async fn charges_never_pass_the_limit_and_usage_reads_live_days() {
+        let (counters, client, table) = fresh().await;
+        let charge = |period: &'static str, count: u64, limit: Option<u64>| Charge {
+            counter: "u#plan#key",
+            period,
+            count,
+            limit,
+            expires_at: 4_000_000_000,
+        };
+        let day = "D#2026-11-20";
+        assert_eq!(
+            counters.charge(&charge(day, 3, Some(5))).await,
+            Ok(Charged::Charged { used: 3 })
+        );
+        assert_eq!(
+            counters.charge(&charge(day, 3, Some(5))).await,
+            Ok(Charged::Exhausted { used: 3 })
+        );
+        assert_eq!(
+            counters.charge(&charge(day, 2, Some(5))).await,
+            Ok(Charged::Charged { used: 5 })
+        );
+        assert_eq!(
+            counters.charge(&charge(day, 6, Some(5))).await,
+            Ok(Charged::Exhausted { used: 5 }),
+            "a charge larger than the limit itself"
+        );
+        assert_eq!(
+            counters.charge(&charge("D#2026-11-21", 7, None)).await,
+            Ok(Charged::Charged { used: 7 })
+        );
+        // An expired counter that DynamoDB has not deleted yet (dynalite never does).
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("u#plan#key".into()))
+            .item("sk", AttributeValue::S("D#2026-11-19".into()))
+            .item("used", AttributeValue::N("9".into()))
+            .item("expiresAt", AttributeValue::N("1000".into()))
+            .send()
+            .await
+            .expect("put");
+        let usage = counters
+            .usage("u#plan#key", "D#2026-11-01", "D#2026-11-30")
+            .await
+            .expect("usage");
+        assert_eq!(
+            usage,
+            [
+                ("D#2026-11-20".to_owned(), 5),
+                ("D#2026-11-21".to_owned(), 7)
+            ]
+        );
+    }
 }

@@ -10,6 +10,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, run, service_fn};
 use portico_control::{Admin, AdminRequest};
 use portico_store::clients::{self, Role, StoreSettings};
+use portico_store::counters::DynamoCounters;
 use portico_store::dynamo::DynamoConfigStore;
 
 /// The IAM principal the function URL authenticated, or `local` without one.
@@ -67,7 +68,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         clients::dynamodb(&sdk, &store, Role::Admin),
         store.config_table.clone(),
     ));
-    let admin = Arc::new(Admin::new(config));
+    // Usage reports read the counters table the front writes.
+    let usage = Arc::new(DynamoCounters::new(
+        clients::dynamodb(&sdk, &store, Role::Admin),
+        store.counters_table.clone(),
+    ));
+    let admin = Arc::new(Admin::new(config).with_usage(usage));
     run(service_fn(move |request: Request| {
         let admin = admin.clone();
         async move { Ok::<_, Infallible>(serve(&admin, request).await) }

@@ -15,8 +15,10 @@ use futures_util::FutureExt;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, run, service_fn};
 use portico_gateway::event::is_text_content_type;
+use portico_gateway::limits::LimitSettings;
 use portico_gateway::{Gateway, GatewayError, IncomingRequest, Settings};
 use portico_store::clients::{self, Role, StoreSettings};
+use portico_store::counters::DynamoCounters;
 use portico_store::dynamo::DynamoConfigStore;
 use portico_store::lambda::LambdaInvoker;
 
@@ -41,7 +43,45 @@ fn settings_from_env() -> Settings {
             "PORTICO_TRUST_FORWARDED_HOST is neither true nor false; not trusting X-Forwarded-Host"
         ),
     }
+    settings.limits = limit_settings_from_env();
     settings
+}
+
+/// A number from the environment, or `None` (with a warning) when it is set but unusable.
+fn number_from_env(name: &str, valid: impl Fn(f64) -> bool) -> Option<f64> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty())?;
+    match value.parse::<f64>() {
+        Ok(number) if number.is_finite() && valid(number) => Some(number),
+        _ => {
+            tracing::warn!(
+                name,
+                value,
+                "ignoring an unusable setting; the default applies"
+            );
+            None
+        }
+    }
+}
+
+fn limit_settings_from_env() -> LimitSettings {
+    let mut limits = LimitSettings::default();
+    let rate = number_from_env("PORTICO_ACCOUNT_RATE_LIMIT", |v| (0.0..=1e6).contains(&v));
+    let burst = number_from_env("PORTICO_ACCOUNT_BURST_LIMIT", |v| {
+        (0.0..=1e6).contains(&v) && v.fract() == 0.0
+    });
+    match (rate, &mut limits.account) {
+        // 0 turns the account bucket off.
+        (Some(0.0), _) => limits.account = None,
+        (Some(rate), Some(account)) => account.rate = rate,
+        _ => {}
+    }
+    if let (Some(burst), Some(account)) = (burst, &mut limits.account) {
+        account.burst = burst as u32;
+    }
+    if let Some(rate) = number_from_env("PORTICO_FAIL_OPEN_RATE_LIMIT", |v| v > 0.0 && v <= 1e6) {
+        limits.fail_open_rate = rate;
+    }
+    limits
 }
 
 fn incoming(request: Request) -> IncomingRequest {
@@ -141,8 +181,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         clients::dynamodb(&sdk, &store, Role::Front),
         store.config_table.clone(),
     ));
+    let counters = Arc::new(DynamoCounters::new(
+        clients::dynamodb(&sdk, &store, Role::Counters),
+        store.counters_table.clone(),
+    ));
     let invoker = Arc::new(LambdaInvoker::new(clients::lambda(&sdk, &store)));
-    let gateway = Arc::new(Gateway::new(reader, invoker, settings_from_env()));
+    let gateway = Arc::new(Gateway::new(reader, counters, invoker, settings_from_env()));
     run(service_fn(move |request: Request| {
         let gateway = gateway.clone();
         async move { Ok::<_, Infallible>(serve(&gateway, request).await) }

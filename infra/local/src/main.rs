@@ -82,7 +82,11 @@ async fn admin_server(settings: &StoreSettings, port: u16) -> ExitCode {
         clients::dynamodb(&sdk, settings, Role::Admin),
         settings.config_table.clone(),
     );
-    let admin = Arc::new(Admin::new(Arc::new(store)));
+    let usage = portico_store::counters::DynamoCounters::new(
+        clients::dynamodb(&sdk, settings, Role::Admin),
+        settings.counters_table.clone(),
+    );
+    let admin = Arc::new(Admin::new(Arc::new(store)).with_usage(Arc::new(usage)));
     let listener = match TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
         Err(error) => {

@@ -90,23 +90,25 @@ pub(crate) async fn load(store: &dyn ConfigStore, key_id: &str) -> Result<ApiKey
         .ok_or_else(not_found)
 }
 
-pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<Reply, AdminError> {
-    let body: CreateKey = parse_body(&request.body)?;
-    let mut problems = Problems::default();
-    check_name(&body.name, &mut problems);
-    check_description(body.description.as_ref(), &mut problems);
-    if let Some(value) = &body.value
+fn check_value(value: Option<&String>, at: &str, problems: &mut Problems) {
+    if let Some(value) = value
         && !(portico_model::records::API_KEY_VALUE_LENGTHS.contains(&value.len())
             && value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {
         problems.push(Problem::new(
-            "/value",
+            at,
             "a key value is 20-128 letters, digits, '-' or '_' (API Gateway's rule)",
         ));
     }
-    problems.into_result().map_err(AdminError::invalid)?;
+}
+
+/// Stores a new key (its value generated unless given); returns it and its value.
+async fn store_key(
+    store: &dyn ConfigStore,
+    body: CreateKey,
+) -> Result<(ApiKey, String), AdminError> {
     let value = body.value.unwrap_or_else(generate);
     let now = now_rfc3339();
     let key = ApiKey {
@@ -134,6 +136,17 @@ pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<R
         let _ = records::delete(store, RecordKind::ApiKeyHash, &key.value_hash, 1).await;
         return Err(error);
     }
+    Ok((key, value))
+}
+
+pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<Reply, AdminError> {
+    let body: CreateKey = parse_body(&request.body)?;
+    let mut problems = Problems::default();
+    check_name(&body.name, &mut problems);
+    check_description(body.description.as_ref(), &mut problems);
+    check_value(body.value.as_ref(), "/value", &mut problems);
+    problems.into_result().map_err(AdminError::invalid)?;
+    let (key, value) = store_key(store, body).await?;
     tracing::info!(key_id = %key.id, caller = %request.caller, "API key created");
     let mut body = key_json(&key);
     body["value"] = json!(value);
@@ -141,6 +154,157 @@ pub async fn create(store: &dyn ConfigStore, request: &AdminRequest) -> Result<R
         versioned_response(StatusCode::CREATED, &body, 1),
         Change::new("CreateApiKey", format!("/apikeys/{}", key.id), 0, Some(1)),
     ))
+}
+
+/// The most rows one import takes (API Gateway's CSV import is for moving keys in bulk).
+pub const MAX_IMPORT_ROWS: usize = 500;
+
+/// `POST /apikeys/import`: keys from API Gateway's CSV format. A header row names the
+/// columns, in any order and any case: `Name` and `Key` (the value) are required,
+/// `Description`, `Enabled` (true/false, default true) and `UsagePlanIds` (ids separated
+/// by `;` or `,`) are optional. Every row is checked before any is written (a 400 names the
+/// row and column); rows whose value another key has are skipped with a warning.
+pub async fn import(store: &dyn ConfigStore, request: &AdminRequest) -> Result<Reply, AdminError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(request.body.as_ref());
+    let invalid =
+        |at: String, message: String| AdminError::invalid(Problem::new(at, message).into());
+    let headers = reader
+        .headers()
+        .map_err(|e| invalid("/body".to_owned(), format!("not CSV: {e}")))?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(name_at), Some(key_at)) = (column("name"), column("key")) else {
+        return Err(invalid(
+            "/body/header".to_owned(),
+            "the header row needs Name and Key columns".to_owned(),
+        ));
+    };
+    let (description_at, enabled_at, plans_at) = (
+        column("description"),
+        column("enabled"),
+        column("usageplanids"),
+    );
+    let mut rows = Vec::new();
+    let mut problems = Problems::default();
+    for (index, record) in reader.records().enumerate() {
+        let row = index + 1;
+        let record =
+            record.map_err(|e| invalid(format!("/rows/{row}"), format!("not CSV: {e}")))?;
+        let field = |at: Option<usize>| {
+            at.and_then(|i| record.get(i))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let name = field(Some(name_at)).unwrap_or_default();
+        let value = field(Some(key_at));
+        let description = field(description_at);
+        let mut row_problems = Problems::default();
+        check_name(&name, &mut row_problems);
+        check_description(description.as_ref(), &mut row_problems);
+        if value.is_none() {
+            row_problems.push(Problem::new("/key", "Key is required"));
+        }
+        check_value(value.as_ref(), "/key", &mut row_problems);
+        let enabled = match field(enabled_at).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => {
+                row_problems.push(Problem::new("/enabled", "Enabled is true or false"));
+                true
+            }
+        };
+        let plan_ids: Vec<String> = field(plans_at)
+            .map(|v| {
+                v.split([';', ','])
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut plans = Vec::new();
+        for plan_id in &plan_ids {
+            match crate::plans::load(store, plan_id).await {
+                Ok(plan) => plans.push(plan),
+                Err(AdminError::NotFound(_)) => {
+                    row_problems.push(Problem::new(
+                        "/usagePlanIds",
+                        format!("no usage plan {plan_id:?}"),
+                    ));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        for problem in row_problems.iter() {
+            problems.push(Problem::new(
+                format!("/rows/{row}{}", problem.pointer),
+                problem.message.clone(),
+            ));
+        }
+        rows.push((
+            CreateKey {
+                name,
+                description,
+                enabled,
+                value,
+            },
+            plans,
+        ));
+    }
+    if rows.len() > MAX_IMPORT_ROWS {
+        problems.push(Problem::new(
+            "/rows",
+            format!("at most {MAX_IMPORT_ROWS} rows per import"),
+        ));
+    }
+    if rows.is_empty() && problems.is_empty() {
+        problems.push(Problem::new("/rows", "no keys to import"));
+    }
+    problems.into_result().map_err(AdminError::invalid)?;
+
+    let (mut ids, mut warnings, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (body, plans)) in rows.into_iter().enumerate() {
+        let row = index + 1;
+        let key = match store_key(store, body).await {
+            Ok((key, _)) => key,
+            Err(AdminError::Conflict(message)) => {
+                warnings.push(format!("row {row}: skipped: {message}"));
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
+        changes.push(Change::new(
+            "ImportApiKey",
+            format!("/apikeys/{}", key.id),
+            0,
+            Some(1),
+        ));
+        for plan in &plans {
+            match crate::plans::add_membership(store, plan, &key.id).await {
+                Ok(_) => {}
+                Err(AdminError::Conflict(message)) => {
+                    warnings.push(format!(
+                        "row {row}: not added to plan {}: {message}",
+                        plan.id
+                    ));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        ids.push(key.id);
+    }
+    tracing::info!(imported = ids.len(), skipped = warnings.len(), caller = %request.caller, "API keys imported");
+    Ok(Reply {
+        response: wire::json_response(
+            StatusCode::CREATED,
+            &json!({"ids": ids, "warnings": warnings}),
+        ),
+        changes,
+    })
 }
 
 pub async fn get(store: &dyn ConfigStore, key_id: &str) -> Result<Response<Bytes>, AdminError> {

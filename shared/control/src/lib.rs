@@ -9,8 +9,9 @@
 //! - [`audit`]: `/audit`: every change, newest first.
 //! - [`openapi`]: `/apis/import`, `/apis/{apiId}/import`, `/apis/{apiId}/export`: OpenAPI 3.0
 //!   and Swagger 2.0 with API Gateway's extensions.
-//! - [`keys`], [`plans`], [`domains`]: `/apikeys`, `/usageplans` (with `/keys`),
-//!   `/domainmappings`, stored as versioned records.
+//! - [`keys`], [`plans`], [`domains`]: `/apikeys` (with `/apikeys/import` from CSV),
+//!   `/usageplans` (with `/keys`), `/domainmappings`, stored as versioned records.
+//! - [`usage`]: `/usageplans/{planId}/usage` and a key's quota, read from the counters table.
 //!
 //! Operations that change something report it as a [`Change`]; `handle` writes one audit
 //! entry per change. [`error`] turns every failure into one JSON shape; [`wire`] parses
@@ -26,13 +27,14 @@ pub mod openapi;
 pub mod plans;
 mod records;
 pub mod stages;
+pub mod usage;
 pub mod wire;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
-use portico_model::ports::ConfigStore;
+use portico_model::ports::{ConfigStore, UsageReader};
 use portico_model::records::{AuditEntry, now_rfc3339};
 
 pub use error::AdminError;
@@ -129,6 +131,8 @@ enum Resource {
     Plan,
     PlanKeys,
     PlanKey,
+    PlanUsage,
+    KeyImport,
     Mappings,
     Mapping,
     OpenApi,
@@ -136,6 +140,7 @@ enum Resource {
 
 pub struct Admin {
     store: Arc<dyn ConfigStore>,
+    usage: Option<Arc<dyn UsageReader>>,
     routes: matchit::Router<Resource>,
 }
 
@@ -170,6 +175,8 @@ impl Admin {
             ("/usageplans/{planId}", Resource::Plan),
             ("/usageplans/{planId}/keys", Resource::PlanKeys),
             ("/usageplans/{planId}/keys/{keyId}", Resource::PlanKey),
+            ("/usageplans/{planId}/usage", Resource::PlanUsage),
+            ("/apikeys/import", Resource::KeyImport),
             ("/domainmappings", Resource::Mappings),
             ("/domainmappings/{domainName}/{basePath}", Resource::Mapping),
             ("/openapi.json", Resource::OpenApi),
@@ -177,7 +184,17 @@ impl Admin {
             // The table above is static and conflict-free; a failure would be caught by any test.
             let _ = routes.insert(path, resource);
         }
-        Admin { store, routes }
+        Admin {
+            store,
+            usage: None,
+            routes,
+        }
+    }
+
+    /// Usage reports read the counters table through `reader`; without one they answer 503.
+    pub fn with_usage(mut self, reader: Arc<dyn UsageReader>) -> Self {
+        self.usage = Some(reader);
+        self
     }
 
     /// Serves one admin request. Never fails: errors are JSON responses.
@@ -284,6 +301,20 @@ impl Admin {
             (Resource::PlanKeys, &Method::POST) => {
                 plans::add_key(store, request, &param("planId")).await
             }
+            (Resource::PlanKey, &Method::GET) => usage::plan_key(
+                store,
+                self.usage.as_deref(),
+                &param("planId"),
+                &param("keyId"),
+            )
+            .await
+            .map(Reply::from),
+            (Resource::PlanUsage, &Method::GET) => {
+                usage::report(store, self.usage.as_deref(), request, &param("planId"))
+                    .await
+                    .map(Reply::from)
+            }
+            (Resource::KeyImport, &Method::POST) => keys::import(store, request).await,
             (Resource::PlanKey, &Method::DELETE) => {
                 plans::remove_key(store, request, &param("planId"), &param("keyId")).await
             }
@@ -323,7 +354,9 @@ fn allowed(resource: Resource) -> &'static str {
         Resource::Api => "GET, PUT",
         Resource::Keys | Resource::Plans | Resource::PlanKeys | Resource::Mappings => "GET, POST",
         Resource::Key | Resource::Plan => "GET, PUT, DELETE",
-        Resource::PlanKey => "DELETE",
+        Resource::PlanKey => "GET, DELETE",
+        Resource::PlanUsage => "GET",
+        Resource::KeyImport => "POST",
         Resource::Mapping => "GET, DELETE",
         Resource::OpenApi => "GET",
         Resource::Stage => "GET, PUT, DELETE",

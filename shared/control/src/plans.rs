@@ -96,7 +96,7 @@ async fn checked(store: &dyn ConfigStore, body: &PlanBody) -> Result<(), AdminEr
     problems.into_result().map_err(AdminError::invalid)
 }
 
-async fn load(store: &dyn ConfigStore, plan_id: &str) -> Result<UsagePlan, AdminError> {
+pub(crate) async fn load(store: &dyn ConfigStore, plan_id: &str) -> Result<UsagePlan, AdminError> {
     let not_found = || AdminError::NotFound(format!("usage plan {plan_id} not found"));
     if !apis::id_ok(plan_id) {
         return Err(not_found());
@@ -267,36 +267,7 @@ pub async fn add_key(
     let key = keys::load(store, &body.key_id).await.map_err(|_| {
         AdminError::invalid(Problem::new("/keyId", format!("no API key {:?}", body.key_id)).into())
     })?;
-    if let Some(conflict) = conflicting_plan(store, &key.id, plan_id, &plan.api_stages).await? {
-        return Err(AdminError::Conflict(conflict));
-    }
-    let membership = PlanKey {
-        plan_id: plan_id.to_owned(),
-        key_id: key.id.clone(),
-        created_date: now_rfc3339(),
-    };
-    records::save(
-        store,
-        RecordKind::KeyPlan,
-        &format!("{}#{plan_id}", key.id),
-        1,
-        &membership,
-    )
-    .await?;
-    records::save(
-        store,
-        RecordKind::PlanKey,
-        &format!("{plan_id}#{}", key.id),
-        1,
-        &membership,
-    )
-    .await
-    .map_err(|e| match e {
-        AdminError::Conflict(_) => {
-            AdminError::Conflict(format!("API key {} is already in this plan", key.id))
-        }
-        other => other,
-    })?;
+    let membership = add_membership(store, &plan, &key.id).await?;
     Ok(Reply::changed(
         wire::json_response(StatusCode::CREATED, &json!(membership)),
         Change::new(
@@ -306,6 +277,46 @@ pub async fn add_key(
             Some(1),
         ),
     ))
+}
+
+/// Puts a key in a plan, unless that would put it in two plans for one API stage.
+pub(crate) async fn add_membership(
+    store: &dyn ConfigStore,
+    plan: &UsagePlan,
+    key_id: &str,
+) -> Result<PlanKey, AdminError> {
+    let plan_id = plan.id.as_str();
+    if let Some(conflict) = conflicting_plan(store, key_id, plan_id, &plan.api_stages).await? {
+        return Err(AdminError::Conflict(conflict));
+    }
+    let membership = PlanKey {
+        plan_id: plan_id.to_owned(),
+        key_id: key_id.to_owned(),
+        created_date: now_rfc3339(),
+    };
+    records::save(
+        store,
+        RecordKind::KeyPlan,
+        &format!("{key_id}#{plan_id}"),
+        1,
+        &membership,
+    )
+    .await?;
+    records::save(
+        store,
+        RecordKind::PlanKey,
+        &format!("{plan_id}#{key_id}"),
+        1,
+        &membership,
+    )
+    .await
+    .map_err(|e| match e {
+        AdminError::Conflict(_) => {
+            AdminError::Conflict(format!("API key {key_id} is already in this plan"))
+        }
+        other => other,
+    })?;
+    Ok(membership)
 }
 
 /// Removes a key from a plan: both index records; already-gone halves are fine.

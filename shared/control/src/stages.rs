@@ -9,8 +9,8 @@ use http::{Response, StatusCode};
 use portico_model::ports::{ConfigStore, StoreError};
 use portico_model::problem::{Problem, Problems, escape_pointer};
 use portico_model::records::{
-    CacheSettings, Canary, MAX_STAGE_VARIABLE_VALUE, MAX_STAGE_VARIABLES, MethodSetting, Stage,
-    StageSettings, Throttle, now_rfc3339, stage_name_ok,
+    CacheSettings, Canary, LimitsFailureMode, MAX_STAGE_VARIABLE_VALUE, MAX_STAGE_VARIABLES,
+    MethodSetting, Stage, StageSettings, Throttle, now_rfc3339, stage_name_ok,
 };
 use portico_model::target::stage_variable_name_ok;
 use serde::{Deserialize, Deserializer};
@@ -40,6 +40,7 @@ struct PutStage {
     cache: Option<Option<CacheSettings>>,
     #[serde(default, deserialize_with = "patch")]
     canary: Option<Option<Canary>>,
+    limits_failure_mode: Option<LimitsFailureMode>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +275,7 @@ pub async fn put(
         method_settings: body.method_settings.clone().unwrap_or_default(),
         cache: body.cache.clone().flatten(),
         canary: body.canary.clone().flatten(),
+        limits_failure_mode: body.limits_failure_mode.unwrap_or_default(),
     };
     problems.extend(patch_settings.problems(""));
     problems.into_result().map_err(AdminError::invalid)?;
@@ -320,6 +322,9 @@ pub async fn put(
         }
         if let Some(canary) = body.canary {
             stage.settings.canary = canary;
+        }
+        if let Some(mode) = body.limits_failure_mode {
+            stage.settings.limits_failure_mode = mode;
         }
         Ok(stage)
     })

@@ -77,8 +77,14 @@ impl Invoker for Answering {
     }
 }
 
-fn gateway() -> Gateway {
+/// The pipeline over in-memory ports; `limited` adds a stage throttle and the account bucket
+/// (both far above the benchmark's pace, so every request is admitted from leases).
+fn gateway(limited: bool) -> Gateway {
     let definition = definition();
+    let throttle = portico_model::records::Throttle {
+        rate_limit: 1_000_000.0,
+        burst_limit: 1_000_000,
+    };
     let memory = Memory {
         stage: Stage {
             api_id: "a1".into(),
@@ -86,7 +92,10 @@ fn gateway() -> Gateway {
             deployment_id: "d1".into(),
             description: None,
             variables: BTreeMap::from([("env".into(), "bench".into())]),
-            settings: Default::default(),
+            settings: portico_model::records::StageSettings {
+                throttle: limited.then_some(throttle),
+                ..Default::default()
+            },
             previous_deployment_id: None,
             version: 1,
             created_date: String::new(),
@@ -105,9 +114,23 @@ fn gateway() -> Gateway {
     };
     let settings = Settings {
         config_ttl: std::time::Duration::from_secs(3600),
+        // The account bucket would refuse a benchmark's pace; the limits benchmark below
+        // measures buckets on their own.
+        limits: portico_gateway::limits::LimitSettings {
+            account: limited.then_some(portico_gateway::limits::bucket::Limit {
+                rate: 1_000_000.0,
+                burst: 1_000_000,
+            }),
+            ..Default::default()
+        },
         ..Settings::default()
     };
-    Gateway::new(Arc::new(memory), Arc::new(Answering), settings)
+    Gateway::new(
+        Arc::new(memory),
+        Arc::new(portico_gateway::limits::memory::MemoryCounters::default()),
+        Arc::new(Answering),
+        settings,
+    )
 }
 
 fn request(method: &str, path: &str, body: &'static [u8]) -> IncomingRequest {
@@ -157,18 +180,25 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let gateway = gateway();
+    let plain = gateway(false);
     // Warm the config cache, as a warm instance has it.
-    runtime.block_on(gateway.handle(request("GET", "/a1/prod/pets/7", b"")));
+    runtime.block_on(plain.handle(request("GET", "/a1/prod/pets/7", b"")));
     c.bench_function("request, mock", |b| {
         b.to_async(&runtime).iter(|| async {
-            black_box(gateway.handle(request("GET", "/a1/prod/pets/7", b"")).await)
+            black_box(plain.handle(request("GET", "/a1/prod/pets/7", b"")).await)
+        })
+    });
+    let limited = gateway(true);
+    runtime.block_on(limited.handle(request("GET", "/a1/prod/pets/7", b"")));
+    c.bench_function("request, mock, stage throttle and account bucket", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(limited.handle(request("GET", "/a1/prod/pets/7", b"")).await)
         })
     });
     c.bench_function("request, Lambda proxy 2.0 (event + response)", |b| {
         b.to_async(&runtime).iter(|| async {
             black_box(
-                gateway
+                plain
                     .handle(request(
                         "POST",
                         "/a1/prod/orders/9",

@@ -58,6 +58,9 @@ pub struct Line<'a> {
     /// The admitted key's id: usage per key, without the value.
     #[serde(skip_serializing_if = "Option::is_none")]
     api_key_id: Option<&'a str>,
+    /// `OPEN` or `CLOSED` when the counters table failed and the stage's failure mode decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_fallback: Option<portico_model::records::LimitsFailureMode>,
     method: &'a str,
     status: u16,
     latency_ms: f64,
@@ -92,6 +95,9 @@ struct Metrics<'a> {
     server_error: u8,
     #[serde(rename = "IntegrationLatency", skip_serializing_if = "Option::is_none")]
     integration_latency: Option<f64>,
+    /// 1 when limits were decided without the counters table (Portico's own metric).
+    #[serde(rename = "LimitFallback")]
+    limit_fallback: u8,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,14 +146,20 @@ const INTEGRATION_LATENCY: MetricDefinition = MetricDefinition {
     name: "IntegrationLatency",
     unit: "Milliseconds",
 };
+const LIMIT_FALLBACK: MetricDefinition = MetricDefinition {
+    name: "LimitFallback",
+    unit: "Count",
+};
 const WITH_INTEGRATION: &[MetricDefinition] = &[
     COUNT,
     LATENCY,
     CLIENT_ERROR,
     SERVER_ERROR,
     INTEGRATION_LATENCY,
+    LIMIT_FALLBACK,
 ];
-const WITHOUT_INTEGRATION: &[MetricDefinition] = &[COUNT, LATENCY, CLIENT_ERROR, SERVER_ERROR];
+const WITHOUT_INTEGRATION: &[MetricDefinition] =
+    &[COUNT, LATENCY, CLIENT_ERROR, SERVER_ERROR, LIMIT_FALLBACK];
 
 pub fn line<'a>(
     request: &'a IncomingRequest,
@@ -196,6 +208,7 @@ pub fn line<'a>(
                 client_error: u8::from(status.is_client_error()),
                 server_error: u8::from(status.is_server_error()),
                 integration_latency: integration_ms,
+                limit_fallback: u8::from(trace.limit_fallback.is_some()),
             })
         }
         _ => None,
@@ -207,6 +220,7 @@ pub fn line<'a>(
         route_key: route.map(|r| r.key()),
         canary: trace.canary,
         api_key_id: trace.api_key_id.as_deref(),
+        limit_fallback: trace.limit_fallback,
         method: request.method.as_str(),
         status: status.as_u16(),
         latency_ms,
@@ -257,6 +271,7 @@ mod tests {
             integration_latency: matched.then_some(Duration::from_millis(3)),
             canary: false,
             api_key_id: matched.then(|| "key-1".to_owned()),
+            limit_fallback: None,
             snapshot: Some(Arc::new(
                 portico_model::snapshot::compile("a", &definition).expect("compiles"),
             )),
@@ -296,9 +311,11 @@ mod tests {
                 "Latency",
                 "4XXError",
                 "5XXError",
-                "IntegrationLatency"
+                "IntegrationLatency",
+                "LimitFallback"
             ]
         );
+        assert_eq!(line["LimitFallback"].as_u64(), Some(0));
         assert_eq!(
             (line["ApiName"].as_str(), line["Stage"].as_str()),
             (Some("pets"), Some("prod"))
@@ -317,6 +334,33 @@ mod tests {
         );
         assert_eq!(line["IntegrationLatency"].as_f64(), Some(3.0));
         assert_eq!(line["apiKeyId"], "key-1");
+    }
+
+    #[test]
+    fn a_limits_fallback_is_in_the_line_and_counted() {
+        let request = request("GET");
+        let mut trace = deployed_trace(true);
+        trace.limit_fallback = Some(portico_model::records::LimitsFailureMode::Closed);
+        let line = value(line(
+            &request,
+            &trace,
+            &response(503),
+            None,
+            Duration::from_millis(5),
+            1_700_000_000_000,
+        ));
+        assert_eq!(line["limitFallback"], "CLOSED");
+        assert_eq!(line["LimitFallback"].as_u64(), Some(1));
+        let quiet = deployed_trace(true);
+        let line = value(super::line(
+            &request,
+            &quiet,
+            &response(200),
+            None,
+            Duration::from_millis(5),
+            1_700_000_000_000,
+        ));
+        assert!(line.get("limitFallback").is_none());
     }
 
     #[test]

@@ -34,6 +34,42 @@ pub enum GatewayError {
     Internal { reason: String },
     /// The config store failed and this instance has no earlier copy of the stage to serve.
     ConfigUnavailable { reason: String },
+    /// A token bucket on the request's way is empty.
+    Throttled { limits: LimitHeaders },
+    /// The API key's usage plan quota is used up for this period.
+    QuotaExceeded { limits: LimitHeaders },
+    /// The counters table failed and the stage fails closed.
+    LimitsUnavailable { reason: String },
+}
+
+/// What a limited response tells the client: `Retry-After` on refusals (seconds until a token
+/// or the quota's next period) and the IETF `RateLimit-*` fields of the tightest limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitHeaders {
+    pub retry_after: Option<u64>,
+    pub rate_limit: Option<RateLimitFields>,
+}
+
+/// `RateLimit-Limit` (a bucket's burst, or a quota), `RateLimit-Remaining` (as this instance
+/// knows it), `RateLimit-Reset` (seconds until the bucket is full or the quota resets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitFields {
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset: u64,
+}
+
+impl LimitHeaders {
+    pub fn apply(&self, headers: &mut http::HeaderMap) {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(fields) = self.rate_limit {
+            headers.insert("ratelimit-limit", HeaderValue::from(fields.limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(fields.remaining));
+            headers.insert("ratelimit-reset", HeaderValue::from(fields.reset));
+        }
+    }
 }
 
 impl GatewayError {
@@ -55,7 +91,12 @@ impl GatewayError {
             GatewayError::IntegrationFailure { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::IntegrationTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::ConfigUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::ConfigUnavailable { .. } | GatewayError::LimitsUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::Throttled { .. } | GatewayError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 
@@ -71,7 +112,11 @@ impl GatewayError {
             GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
                 Some("InternalServerErrorException")
             }
-            GatewayError::ConfigUnavailable { .. } => Some("ServiceUnavailableException"),
+            GatewayError::ConfigUnavailable { .. } | GatewayError::LimitsUnavailable { .. } => {
+                Some("ServiceUnavailableException")
+            }
+            GatewayError::Throttled { .. } => Some("TooManyRequestsException"),
+            GatewayError::QuotaExceeded { .. } => Some("LimitExceededException"),
         }
     }
 
@@ -90,7 +135,11 @@ impl GatewayError {
                 r#"{"message": "Internal server error"}"#
             }
             GatewayError::IntegrationTimeout => r#"{"message": "Endpoint request timed out"}"#,
-            GatewayError::ConfigUnavailable { .. } => r#"{"message":"Service Unavailable"}"#,
+            GatewayError::ConfigUnavailable { .. } | GatewayError::LimitsUnavailable { .. } => {
+                r#"{"message":"Service Unavailable"}"#
+            }
+            GatewayError::Throttled { .. } => r#"{"message":"Too Many Requests"}"#,
+            GatewayError::QuotaExceeded { .. } => r#"{"message":"Limit Exceeded"}"#,
         }
     }
 
@@ -108,7 +157,11 @@ impl GatewayError {
             GatewayError::IntegrationFailure { .. } => "INTEGRATION_FAILURE",
             GatewayError::IntegrationTimeout => "INTEGRATION_TIMEOUT",
             GatewayError::Internal { .. } => "API_CONFIGURATION_ERROR",
-            GatewayError::ConfigUnavailable { .. } => "DEFAULT_5XX",
+            GatewayError::ConfigUnavailable { .. } | GatewayError::LimitsUnavailable { .. } => {
+                "DEFAULT_5XX"
+            }
+            GatewayError::Throttled { .. } => "THROTTLED",
+            GatewayError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
         }
     }
 
@@ -125,7 +178,11 @@ impl GatewayError {
                 "Internal server error"
             }
             GatewayError::IntegrationTimeout => "Endpoint request timed out",
-            GatewayError::ConfigUnavailable { .. } => "Service Unavailable",
+            GatewayError::ConfigUnavailable { .. } | GatewayError::LimitsUnavailable { .. } => {
+                "Service Unavailable"
+            }
+            GatewayError::Throttled { .. } => "Too Many Requests",
+            GatewayError::QuotaExceeded { .. } => "Limit Exceeded",
         }
     }
 
@@ -185,6 +242,7 @@ impl GatewayError {
             GatewayError::IntegrationFailure { reason }
             | GatewayError::Internal { reason }
             | GatewayError::ConfigUnavailable { reason }
+            | GatewayError::LimitsUnavailable { reason }
             | GatewayError::Unauthorized { reason }
             | GatewayError::BadRequestPath { reason }
             | GatewayError::Forbidden { reason } => Some(reason),
@@ -202,6 +260,16 @@ impl GatewayError {
         );
         if let Some(kind) = self.error_type() {
             headers.insert("x-amzn-errortype", http::HeaderValue::from_static(kind));
+        }
+        match self {
+            GatewayError::Throttled { limits } | GatewayError::QuotaExceeded { limits } => {
+                limits.apply(headers);
+            }
+            // A fail-closed stage: the counters table is expected back within seconds.
+            GatewayError::LimitsUnavailable { .. } => {
+                headers.insert(http::header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            _ => {}
         }
         response
     }

@@ -10,6 +10,8 @@
 //! - routing: `portico_model::router`, on the compiled deployment.
 //! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
 //! - [`keys`]: API keys of routes that require one, and the usage plans they belong to.
+//! - [`limits`]: throttles in API Gateway's order and usage plan quotas, on leases of
+//!   counters shared through DynamoDB.
 //! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
 //! - [`error`]: every gateway-generated answer, with API Gateway's status, body and type.
 //! - [`access_log`]: one JSON line per request, success or failure, which is also the
@@ -22,6 +24,7 @@ pub mod event;
 pub mod guard;
 pub mod integration;
 pub mod keys;
+pub mod limits;
 pub mod path;
 pub mod request;
 pub mod resolve;
@@ -31,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use portico_model::ports::{ConfigReader, Invoker};
+use portico_model::ports::{ConfigReader, Counters, Invoker};
 
 pub use error::GatewayError;
 pub use request::IncomingRequest;
@@ -47,6 +50,11 @@ pub struct Settings {
     /// Whether `X-Forwarded-Host` names the host (set only when a proxy the operator runs,
     /// such as CloudFront, overwrites it).
     pub trust_forwarded_host: bool,
+    /// The account-level bucket and the fail-open cap.
+    pub limits: limits::LimitSettings,
+    /// Whether each request writes its access line to stdout (off only for tests that run
+    /// many instances in one process).
+    pub access_log: bool,
 }
 
 /// The largest request body a function URL delivers (6 MB buffered). Locally nothing else
@@ -59,6 +67,8 @@ impl Default for Settings {
             config_ttl: Duration::from_secs(2),
             account_id: "000000000000".to_owned(),
             trust_forwarded_host: false,
+            limits: limits::LimitSettings::default(),
+            access_log: true,
         }
     }
 }
@@ -66,6 +76,7 @@ impl Default for Settings {
 /// The front's pipeline, built once per instance and shared by every request it serves.
 pub struct Gateway {
     config: config::ConfigCache,
+    limiter: limits::Limiter,
     invoker: Arc<dyn Invoker>,
     http: integration::http::HttpBackend,
     settings: Settings,
@@ -84,6 +95,8 @@ pub struct Trace {
     pub canary: bool,
     /// The id (never the value) of the API key the request was admitted with.
     pub api_key_id: Option<String>,
+    /// Set when the counters table failed and the stage's failure mode decided.
+    pub limit_fallback: Option<portico_model::records::LimitsFailureMode>,
     /// The deployment that served it (its gateway responses shape any error).
     pub snapshot: Option<Arc<portico_model::snapshot::Snapshot>>,
 }
@@ -102,11 +115,17 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 impl Gateway {
     pub fn new(
         reader: Arc<dyn ConfigReader>,
+        counters: Arc<dyn Counters>,
         invoker: Arc<dyn Invoker>,
         settings: Settings,
     ) -> Self {
         Gateway {
             config: config::ConfigCache::new(reader, settings.config_ttl),
+            limiter: limits::Limiter::new(
+                counters,
+                Arc::new(limits::SystemClock),
+                settings.limits.clone(),
+            ),
             invoker,
             http: integration::http::HttpBackend::new(),
             settings,
@@ -138,13 +157,15 @@ impl Gateway {
         if let Ok(id) = HeaderValue::from_str(&request.request_id) {
             response.headers_mut().insert("x-amzn-requestid", id);
         }
-        access_log::write(
-            &request,
-            &trace,
-            &response,
-            error.as_ref(),
-            started.elapsed(),
-        );
+        if self.settings.access_log {
+            access_log::write(
+                &request,
+                &trace,
+                &response,
+                error.as_ref(),
+                started.elapsed(),
+            );
+        }
         response
     }
 
@@ -207,6 +228,28 @@ impl Gateway {
             None
         };
 
+        let (levels, quota) = limits_of(
+            self.limiter.account(),
+            &target,
+            route,
+            &stage.settings,
+            api_key.as_ref(),
+        );
+        let admission = self
+            .limiter
+            .admit(&levels, quota.as_ref(), stage.settings.limits_failure_mode)
+            .await;
+        let admission = match admission {
+            Ok(admission) => admission,
+            Err(error) => {
+                if let GatewayError::LimitsUnavailable { .. } = error {
+                    trace.limit_fallback = Some(stage.settings.limits_failure_mode);
+                }
+                return Err(error);
+            }
+        };
+        trace.limit_fallback = admission.fallback;
+
         let call = integration::Call {
             request,
             target: &target,
@@ -222,6 +265,93 @@ impl Gateway {
         let integration_started = Instant::now();
         let result = integration::run(&call, self.invoker.as_ref(), &self.http).await;
         trace.integration_latency = Some(integration_started.elapsed());
-        result
+        result.map(|mut response| {
+            admission.headers.apply(response.headers_mut());
+            response.extensions_mut().insert(limits::Admitted {
+                at_ns: admission.at_ns,
+                fallback: admission.fallback.is_some(),
+            });
+            response
+        })
     }
+}
+
+/// The buckets a request passes, in API Gateway's order, and its key's quota. Bucket ids name
+/// what they limit, so every instance meets the same counters.
+fn limits_of(
+    account: Option<limits::bucket::Limit>,
+    target: &resolve::Target,
+    route: &portico_model::definition::RouteDefinition,
+    settings: &portico_model::records::StageSettings,
+    api_key: Option<&keys::AdmittedKey>,
+) -> (Vec<limits::Level>, Option<limits::QuotaCheck>) {
+    use limits::{Level, LevelKind, QuotaCheck, bucket::Limit};
+    let limit = |t: &portico_model::records::Throttle| Limit {
+        rate: t.rate_limit,
+        burst: t.burst_limit,
+    };
+    let (api, stage) = (&target.api_id, &target.stage);
+    let route_key = route.key();
+    let mut levels = Vec::new();
+    let mut quota = None;
+    if let Some(admitted) = api_key {
+        let key_id = &admitted.grant.key.id;
+        // A key is in at most one plan per stage (the admin refuses a second).
+        let plan = admitted.grant.plans.iter().find_map(|plan| {
+            plan.api_stages
+                .iter()
+                .find(|s| &s.api_id == api && &s.stage == stage)
+                .map(|s| (plan, s))
+        });
+        if let Some((plan, plan_stage)) = plan {
+            if let Some(throttle) = plan_stage.throttle.get(&route_key) {
+                levels.push(Level {
+                    id: format!("b#k#{}#{key_id}#{api}#{stage}#{route_key}", plan.id),
+                    limit: limit(throttle),
+                    kind: LevelKind::PlanRoute,
+                });
+            }
+            if let Some(throttle) = &plan.throttle {
+                levels.push(Level {
+                    id: format!("b#k#{}#{key_id}", plan.id),
+                    limit: limit(throttle),
+                    kind: LevelKind::Plan,
+                });
+            }
+            quota = Some(QuotaCheck {
+                counter: portico_model::usage::usage_counter(&plan.id, key_id),
+                quota: plan.quota,
+                plan_created: chrono::DateTime::parse_from_rfc3339(&plan.created_date)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            });
+        }
+    }
+    let route_throttle = settings
+        .method_settings
+        .get(&route_key)
+        .or_else(|| settings.method_settings.get("*"))
+        .and_then(|m| m.throttle.as_ref());
+    if let Some(throttle) = route_throttle {
+        levels.push(Level {
+            id: format!("b#s#{api}#{stage}#{route_key}"),
+            limit: limit(throttle),
+            kind: LevelKind::StageRoute,
+        });
+    }
+    if let Some(throttle) = &settings.throttle {
+        levels.push(Level {
+            id: format!("b#s#{api}#{stage}"),
+            limit: limit(throttle),
+            kind: LevelKind::Stage,
+        });
+    }
+    if let Some(account) = account {
+        levels.push(Level {
+            id: "b#account".to_owned(),
+            limit: account,
+            kind: LevelKind::Account,
+        });
+    }
+    (levels, quota)
 }

@@ -8,6 +8,7 @@
 //! - [`snapshot`]: compiling a definition into the immutable snapshot a deployment stores.
 //! - [`records`]: APIs, deployments and stages as the config table holds them.
 //! - [`ports`]: the store and invoker traits, and their error kinds.
+//! - [`usage`]: quota periods and usage counters, shared by the front and the admin.
 
 pub mod definition;
 pub mod ports;
@@ -16,3 +17,4 @@ pub mod records;
 pub mod router;
 pub mod snapshot;
 pub mod target;
+pub mod usage;

@@ -155,6 +155,73 @@ pub trait ConfigStore: ConfigReader {
     ) -> Result<(), StoreError>;
 }
 
+/// A take of `count` tokens from one shard of a shared token bucket, kept in the counters
+/// table as GCRA state: the bucket's theoretical arrival time (`tat`, nanoseconds since the
+/// epoch). Tokens are slots `interval_ns` apart; a take is allowed when its last slot is at
+/// most `(burst - 1)` intervals ahead of `now_ns`. An idle bucket (`tat` in the past) restarts
+/// from `now_ns`, which is how a full bucket never holds more than `burst`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Take<'a> {
+    pub bucket: &'a str,
+    pub shard: u32,
+    pub now_ns: u64,
+    pub count: u32,
+    pub interval_ns: u64,
+    pub burst: u32,
+    /// The caller believes the bucket idle: which of the two conditional updates goes first.
+    pub idle_hint: bool,
+}
+
+/// What a take did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The tokens are the caller's: slots `tat_ns - count * interval_ns` up to `tat_ns`.
+    Granted { tat_ns: u64 },
+    /// Fewer than `count` tokens were left; nothing was taken. `tat_ns` is the bucket's state.
+    Short { tat_ns: u64 },
+}
+
+/// A charge of `count` requests to a usage counter for one period, refused as a whole if it
+/// would take the counter past `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge<'a> {
+    pub counter: &'a str,
+    pub period: &'a str,
+    pub count: u64,
+    pub limit: Option<u64>,
+    /// Epoch seconds after which the counter may be deleted (the counters table's TTL).
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charged {
+    /// The counter's total after this charge.
+    Charged { used: u64 },
+    /// Nothing was charged: the counter stands at `used`.
+    Exhausted { used: u64 },
+}
+
+/// What the front needs of the counters table: token leases and usage charges, each one
+/// conditional `UpdateItem` that returns the state the caller's next decision needs.
+#[async_trait]
+pub trait Counters: Send + Sync {
+    async fn take(&self, take: &Take<'_>) -> Result<Taken, StoreError>;
+    async fn charge(&self, charge: &Charge<'_>) -> Result<Charged, StoreError>;
+}
+
+/// What the admin reads of the counters table for usage reports.
+#[async_trait]
+pub trait UsageReader: Send + Sync {
+    /// The periods of `counter` from `from` to `to` (inclusive, by period label) and the
+    /// requests charged in each, in period order. Expired counters are left out.
+    async fn usage(
+        &self,
+        counter: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
+}
+
 /// A Lambda function's answer to a synchronous invoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvokeOutput {

@@ -73,6 +73,26 @@ pub struct StageSettings {
     pub cache: Option<CacheSettings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Canary>,
+    /// What throttles and quotas do when the counters table cannot be reached.
+    #[serde(default, skip_serializing_if = "LimitsFailureMode::is_default")]
+    pub limits_failure_mode: LimitsFailureMode,
+}
+
+/// When the counters table fails or times out: `OPEN` serves within a bucket of the
+/// instance's own, capped (the default); `CLOSED` refuses with 503, for paid quotas that must
+/// never give requests away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LimitsFailureMode {
+    #[default]
+    Open,
+    Closed,
+}
+
+impl LimitsFailureMode {
+    pub fn is_default(&self) -> bool {
+        *self == LimitsFailureMode::Open
+    }
 }
 
 /// A token bucket: `rateLimit` requests a second refill a bucket of `burstLimit`.

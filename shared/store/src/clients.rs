@@ -14,6 +14,9 @@ pub enum Role {
     Front,
     /// The control plane: an operator waits, so allow longer and retry more.
     Admin,
+    /// Throttle leases and quota charges on the request path: when the counters table is
+    /// slow the stage's failure mode answers instead, so give up sooner than for config.
+    Counters,
 }
 
 /// Where the tables are and where to send calls, read once from the environment.
@@ -60,6 +63,19 @@ fn dynamodb_timeouts(role: Role) -> (TimeoutConfig, RetryConfig) {
                 .with_max_attempts(3)
                 .with_initial_backoff(Duration::from_millis(20))
                 .with_max_backoff(Duration::from_millis(200)),
+        ),
+        // Two attempts of at most 150 ms: a request waits 400 ms at worst before the stage's
+        // failure mode decides, and the instance then skips the table for a second.
+        Role::Counters => (
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(300))
+                .operation_attempt_timeout(Duration::from_millis(150))
+                .operation_timeout(Duration::from_millis(400))
+                .build(),
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(50)),
         ),
         Role::Admin => (
             TimeoutConfig::builder()

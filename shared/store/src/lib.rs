@@ -6,10 +6,13 @@
 //!   stack are checked against it.
 //! - [`items`]: domain records to DynamoDB items and back, in one place.
 //! - [`dynamo`]: the config store ports over DynamoDB.
+//! - [`counters`]: the counters ports (token leases, usage charges, usage reports) over
+//!   DynamoDB.
 //! - [`lambda`]: the invoker port over Lambda's Invoke API.
 //! - [`errors`]: SDK errors sorted into the ports' error kinds.
 
 pub mod clients;
+pub mod counters;
 pub mod dynamo;
 pub mod errors;
 pub mod items;

@@ -1,0 +1,73 @@
+//! The counters ports in memory, with the DynamoDB adapter's conditions: for unit tests of
+//! the limiter and for benchmarks. Integration tests use the real table on dynalite.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use portico_model::ports::{Charge, Charged, Counters, StoreError, Take, Taken};
+
+#[derive(Default)]
+pub struct MemoryCounters {
+    buckets: Mutex<HashMap<(String, u32), u64>>,
+    used: Mutex<HashMap<(String, String), u64>>,
+    /// Calls made, for tests that count writes.
+    pub calls: AtomicU64,
+    /// While set, every call fails as if the table were unreachable.
+    pub down: AtomicBool,
+}
+
+impl MemoryCounters {
+    pub fn used(&self, counter: &str, period: &str) -> u64 {
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(counter.to_owned(), period.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn call(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.down.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("down for the test".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Counters for MemoryCounters {
+    async fn take(&self, take: &Take<'_>) -> Result<Taken, StoreError> {
+        self.call()?;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let tat = buckets
+            .entry((take.bucket.to_owned(), take.shard))
+            .or_default();
+        let start = (*tat).max(take.now_ns);
+        let end = start + u64::from(take.count) * take.interval_ns;
+        if end <= take.now_ns + u64::from(take.burst) * take.interval_ns {
+            *tat = end;
+            Ok(Taken::Granted { tat_ns: end })
+        } else {
+            Ok(Taken::Short { tat_ns: *tat })
+        }
+    }
+
+    async fn charge(&self, charge: &Charge<'_>) -> Result<Charged, StoreError> {
+        self.call()?;
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let counter = used
+            .entry((charge.counter.to_owned(), charge.period.to_owned()))
+            .or_default();
+        if charge
+            .limit
+            .is_some_and(|limit| *counter + charge.count > limit)
+        {
+            return Ok(Charged::Exhausted { used: *counter });
+        }
+        *counter += charge.count;
+        Ok(Charged::Charged { used: *counter })
+    }
+}

@@ -291,7 +291,7 @@ fn limits_of(
         burst: t.burst_limit,
     };
     let (api, stage) = (&target.api_id, &target.stage);
-    let route_key = route.key();
+    // Route keys are built only where per-route throttles exist: most requests need none.
     let mut levels = Vec::new();
     let mut quota = None;
     if let Some(admitted) = api_key {
@@ -304,7 +304,11 @@ fn limits_of(
                 .map(|s| (plan, s))
         });
         if let Some((plan, plan_stage)) = plan {
-            if let Some(throttle) = plan_stage.throttle.get(&route_key) {
+            let route_key = (!plan_stage.throttle.is_empty()).then(|| route.key());
+            if let Some((route_key, throttle)) = route_key
+                .as_ref()
+                .and_then(|k| plan_stage.throttle.get(k).map(|t| (k, t)))
+            {
                 levels.push(Level {
                     id: format!("b#k#{}#{key_id}#{api}#{stage}#{route_key}", plan.id),
                     limit: limit(throttle),
@@ -327,12 +331,18 @@ fn limits_of(
             });
         }
     }
-    let route_throttle = settings
-        .method_settings
-        .get(&route_key)
-        .or_else(|| settings.method_settings.get("*"))
-        .and_then(|m| m.throttle.as_ref());
-    if let Some(throttle) = route_throttle {
+    let route_throttle = if settings.method_settings.is_empty() {
+        None
+    } else {
+        let key = route.key();
+        settings
+            .method_settings
+            .get(&key)
+            .or_else(|| settings.method_settings.get("*"))
+            .and_then(|m| m.throttle.as_ref())
+            .map(|t| (key, t))
+    };
+    if let Some((route_key, throttle)) = route_throttle {
         levels.push(Level {
             id: format!("b#s#{api}#{stage}#{route_key}"),
             limit: limit(throttle),

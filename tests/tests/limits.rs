@@ -193,7 +193,7 @@ async fn eight_instances_hold_a_shared_key_to_its_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_admits_exactly_its_limit_across_instances() {
     let _turn = ONE_LOAD_AT_A_TIME.lock().await;
-    let fleet = Fleet::start(&dynamodb::endpoint(), 8, settings(None)).await;
+    let fleet = Fleet::start_with(&dynamodb::endpoint(), 8, settings(None), Role::Front).await;
     let api = fleet.deploy(mock_api(true), "prod", Value::Null).await;
     let limit = 200;
     let (plan, key_id, key) = fleet

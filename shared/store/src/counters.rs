@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use portico_model::ports::{Charge, Charged, Counters, StoreError, Take, Taken, UsageReader};
 
 use crate::errors::store_error;
-use crate::items::{Item, key};
+use crate::items::{Item, get_consistent, key};
 
 /// How long a bucket item outlives the last slot it handed out. After that the bucket is
 /// full again whatever the item says, so expiry loses nothing.
@@ -97,16 +97,9 @@ impl DynamoCounters {
     }
 
     async fn read(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.and_then(live))
+        Ok(get_consistent(&self.client, &self.table, pk, sk)
+            .await?
+            .and_then(live))
     }
 
     /// The bucket restarts at `now`: allowed only while it is idle (its `tat` has passed).

@@ -33,16 +33,7 @@ impl DynamoConfigStore {
     }
 
     async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item)
+        items::get_consistent(&self.client, &self.table, pk, sk).await
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`.

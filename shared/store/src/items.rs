@@ -33,6 +33,24 @@ pub fn api_pk(api_id: &str) -> String {
     format!("{API_PREFIX}{api_id}")
 }
 
+/// One item by key, read consistently (config and counters alike must see the last write).
+pub async fn get_consistent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: impl Into<String>,
+    sk: impl Into<String>,
+) -> Result<Option<Item>, StoreError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(crate::errors::store_error)?;
+    Ok(output.item)
+}
+
 pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([
         ("pk".to_owned(), AttributeValue::S(pk.into())),

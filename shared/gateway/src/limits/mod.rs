@@ -142,6 +142,15 @@ fn prune<V>(map: &mut HashMap<String, V>, seen: impl Fn(&V) -> u64, now_ns: u64)
     }
 }
 
+fn throttled(retry_after: u64, rate_limit: Option<RateLimitFields>) -> GatewayError {
+    GatewayError::Throttled {
+        limits: LimitHeaders {
+            retry_after: Some(retry_after),
+            rate_limit,
+        },
+    }
+}
+
 fn seconds_until(at_ns: u64, now_ns: u64) -> u64 {
     at_ns.saturating_sub(now_ns).div_ceil(SEC).max(1)
 }
@@ -252,16 +261,12 @@ impl Limiter {
     ) -> Result<Option<RateLimitFields>, GatewayError> {
         let Some(shape) = Shape::of(level.limit) else {
             // A limit of 0 admits nothing, ever.
-            return Err(GatewayError::Throttled {
-                limits: LimitHeaders {
-                    retry_after: Some(1),
-                    rate_limit: Some(RateLimitFields {
-                        limit: 0,
-                        remaining: 0,
-                        reset: 1,
-                    }),
-                },
-            });
+            let fields = RateLimitFields {
+                limit: 0,
+                remaining: 0,
+                reset: 1,
+            };
+            return Err(throttled(1, Some(fields)));
         };
         {
             let mut state = self.state();
@@ -293,12 +298,7 @@ impl Limiter {
                                 reset: seconds_until(retry_at_ns, now),
                                 ..Self::fields(level, bucket, now)
                             };
-                            return Err(GatewayError::Throttled {
-                                limits: LimitHeaders {
-                                    retry_after: Some(fields.reset),
-                                    rate_limit: Some(fields),
-                                },
-                            });
+                            return Err(throttled(fields.reset, Some(fields)));
                         }
                         step => step,
                     },
@@ -313,9 +313,9 @@ impl Limiter {
             else {
                 break;
             };
-            let taken = match self.store_call(now) {
-                false => Outcome::Fallback,
-                true => {
+            let taken = match self.circuit_open(now) {
+                true => Outcome::Fallback,
+                false => {
                     let take = Take {
                         bucket: &level.id,
                         shard,
@@ -349,16 +349,7 @@ impl Limiter {
                 }
             }
         }
-        Err(GatewayError::Throttled {
-            limits: LimitHeaders {
-                retry_after: Some(1),
-                rate_limit: None,
-            },
-        })
-    }
-
-    fn store_call(&self, now: u64) -> bool {
-        !self.circuit_open(now)
+        Err(throttled(1, None))
     }
 
     /// The counters table failed: the stage's failure mode decides.
@@ -383,22 +374,12 @@ impl Limiter {
         let mut state = self.state();
         prune(&mut state.local, |_| 0, now);
         let Some(bucket) = LocalBucket::new(limit) else {
-            return Err(GatewayError::Throttled {
-                limits: LimitHeaders {
-                    retry_after: Some(1),
-                    rate_limit: None,
-                },
-            });
+            return Err(throttled(1, None));
         };
         let local = state.local.entry(level.id.clone()).or_insert(bucket);
         match local.take(now) {
             Ok(()) => Ok(None),
-            Err(retry_at_ns) => Err(GatewayError::Throttled {
-                limits: LimitHeaders {
-                    retry_after: Some(seconds_until(retry_at_ns, now)),
-                    rate_limit: None,
-                },
-            }),
+            Err(retry_at_ns) => Err(throttled(seconds_until(retry_at_ns, now), None)),
         }
     }
 
@@ -457,7 +438,7 @@ impl Limiter {
                     QuotaStep::Charge { count } => count,
                 }
             };
-            if !self.store_call(now) {
+            if self.circuit_open(now) {
                 return self.quota_fallback(mode, admission);
             }
             let expires_at = |end: DateTime<Utc>, keep_days: i64| {

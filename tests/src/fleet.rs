@@ -113,17 +113,17 @@ impl Fleet {
     /// (their access lines are off: thousands of requests would flood the test output).
     /// The counters clients have the front's timeouts (`Role::Counters`).
     pub async fn start(endpoint: &str, size: usize, settings: Settings) -> Fleet {
-        Self::start_with(endpoint, size, settings, Role::Counters).await
+        Self::start_with(endpoint, size, settings, false).await
     }
 
-    /// As [`Fleet::start`], with the counters clients' timeouts of `counters_role`: load tests
-    /// on a small shared machine use longer ones, so that they measure the limiter rather
-    /// than a dynalite starved of CPU.
+    /// As [`Fleet::start`], with counters clients that wait as long as dynalite needs
+    /// (`patient`): load tests use them so that they measure the limiter, not a dynalite
+    /// starved of CPU on a small machine (which the front would rightly treat as an outage).
     pub async fn start_with(
         endpoint: &str,
         size: usize,
         settings: Settings,
-        counters_role: Role,
+        patient: bool,
     ) -> Fleet {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let config_table = format!("fleet-config-{suffix}");
@@ -149,10 +149,22 @@ impl Fleet {
         for _ in 0..size {
             let counter_calls = CallCounter::default();
             let config_calls = CallCounter::default();
-            let counters = with_interceptor(
-                client_for(endpoint, counters_role).await,
-                counter_calls.clone(),
-            );
+            let mut counters = client_for(endpoint, Role::Counters).await;
+            if patient {
+                let config = counters
+                    .config()
+                    .to_builder()
+                    .timeout_config(
+                        aws_smithy_types::timeout::TimeoutConfig::builder()
+                            .connect_timeout(std::time::Duration::from_secs(5))
+                            .operation_attempt_timeout(std::time::Duration::from_secs(10))
+                            .operation_timeout(std::time::Duration::from_secs(10))
+                            .build(),
+                    )
+                    .build();
+                counters = aws_sdk_dynamodb::Client::from_conf(config);
+            }
+            let counters = with_interceptor(counters, counter_calls.clone());
             let config = with_interceptor(
                 client_for(endpoint, Role::Front).await,
                 config_calls.clone(),

@@ -1039,3 +1039,79 @@ async fn a_stage_throttle_answers_429_with_retry_after_through_the_function_url(
     assert!((1..=5).contains(&retry_after), "{retry_after}");
     assert_eq!(refused.headers["ratelimit-remaining"], "0");
 }
+
+#[tokio::test]
+async fn resource_policies_allow_and_deny_by_source_ip_and_ignore_a_forged_forwarded_for() {
+    let allow = json!({"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"});
+    let allow_again = allow.clone();
+    // Only 10.0.0.0/8 may call: this client (127.0.0.1, as cargo lambda watch reports it) may not.
+    let fenced = create_api(&json!({"name": "fenced", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "mock", "body": "pet"}}
+    ], "policy": {"Version": "2012-10-17", "Statement": [allow,
+        {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "fd00::/8"]}}}
+    ]}}))
+    .await;
+    deploy(&fenced, "prod", json!({})).await;
+    let denied = get(&format!("/{fenced}/prod/pets/7")).await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert_eq!(denied.headers["x-amzn-errortype"], "AccessDeniedException");
+    let message = denied.json()["Message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.starts_with("User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:")
+            && message.ends_with(&format!(":{fenced}/prod/GET/pets/7 with an explicit deny")),
+        "{message}"
+    );
+    assert!(
+        !message.contains("000000000000"),
+        "the account is masked: {message}"
+    );
+    // A forged X-Forwarded-For changes nothing: no proxy is trusted here.
+    let forged = send(
+        http()
+            .get(front_url(&format!("/{fenced}/prod/pets/7")))
+            .header("x-forwarded-for", "10.1.2.3"),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
+    // Loopback callers allowed, one route closed to everyone.
+    let open = create_api(&json!({"name": "loopback", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "mock", "body": "pet"}},
+        {"method": "GET", "path": "/admin", "integration": {"type": "mock", "body": "admin"}}
+    ], "policy": {"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/*/admin"}
+    ]}}))
+    .await;
+    deploy(&open, "prod", json!({})).await;
+    let served = get(&format!("/{open}/prod/pets/7")).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(served.text(), "pet");
+    let admin = get(&format!("/{open}/prod/admin")).await;
+    assert_eq!(admin.status, 403);
+    // The policy applies to the normalized path: a spelling of /admin is still /admin.
+    let spelled = raw_get(&format!("/{open}/prod/%61dmin"), &[]).await;
+    assert_eq!(spelled.status, 403);
+
+    // A Deny this front cannot evaluate (a VPC endpoint condition) applies, and the
+    // deployment says so.
+    let unsure = create_api(&json!({"name": "vpce", "routes": [
+        {"method": "GET", "path": "/pets/{id}", "integration": {"type": "mock", "body": "pet"}}
+    ], "policy": {"Statement": [allow_again,
+        {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*",
+         "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}}
+    ]}}))
+    .await;
+    let deployed = deploy(&unsure, "prod", json!({})).await;
+    let warnings = deployed["warnings"].to_string();
+    assert!(
+        warnings.contains("statement 1") && warnings.contains("Deny applies"),
+        "a statement this front cannot evaluate is named, with how it is treated: {warnings}"
+    );
+    assert_eq!(get(&format!("/{unsure}/prod/pets/7")).await.status, 403);
+}

@@ -10,7 +10,6 @@ use http::Method;
 use portico_gateway::Settings;
 use portico_gateway::limits::bucket::{GRACE_NS, Limit};
 use portico_gateway::limits::{Admitted, LimitSettings};
-use portico_store::clients::Role;
 use portico_tests::dynamodb;
 use portico_tests::fleet::{Fleet, get};
 use serde_json::{Value, json};
@@ -114,7 +113,7 @@ fn calls(fleet: &Fleet) -> BTreeMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_instances_hold_a_shared_key_to_its_rate() {
     let _turn = ONE_LOAD_AT_A_TIME.lock().await;
-    let fleet = Fleet::start_with(&dynamodb::endpoint(), 8, settings(None), Role::Front).await;
+    let fleet = Fleet::start_with(&dynamodb::endpoint(), 8, settings(None), true).await;
     let api = fleet.deploy(mock_api(true), "prod", Value::Null).await;
     let (rate, burst) = (100.0, 20);
     let plan = json!({"apiStages": [{"apiId": api, "stage": "prod"}],
@@ -193,7 +192,7 @@ async fn eight_instances_hold_a_shared_key_to_its_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_admits_exactly_its_limit_across_instances() {
     let _turn = ONE_LOAD_AT_A_TIME.lock().await;
-    let fleet = Fleet::start_with(&dynamodb::endpoint(), 8, settings(None), Role::Front).await;
+    let fleet = Fleet::start_with(&dynamodb::endpoint(), 8, settings(None), true).await;
     let api = fleet.deploy(mock_api(true), "prod", Value::Null).await;
     let limit = 200;
     let (plan, key_id, key) = fleet
@@ -395,7 +394,7 @@ async fn a_hot_key_costs_few_writes_and_no_reads() {
         &dynamodb::endpoint(),
         1,
         settings(LimitSettings::default().account),
-        Role::Front,
+        true,
     )
     .await;
     let api = fleet.deploy(mock_api(true), "prod", Value::Null).await;

@@ -44,6 +44,16 @@ fn settings_from_env() -> Settings {
         ),
     }
     settings.limits = limit_settings_from_env();
+    if let Ok(region) = std::env::var("AWS_REGION")
+        && !region.is_empty()
+    {
+        settings.region = region;
+    }
+    if let Some(hops) = number_from_env("PORTICO_TRUSTED_PROXY_HOPS", |v| {
+        (0.0..=5.0).contains(&v) && v.fract() == 0.0
+    }) {
+        settings.trusted_proxy_hops = hops as u8;
+    }
     settings
 }
 

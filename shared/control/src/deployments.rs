@@ -50,7 +50,7 @@ struct CanaryRequest {
 }
 
 /// What this deployment asks of the front that the front does not do yet: routes it refuses
-/// (fail closed) and a resource policy it does not evaluate.
+/// (fail closed), and resource policy statements it cannot evaluate (also fail closed).
 fn unenforced_warnings(definition: &portico_model::definition::ApiDefinition) -> Problems {
     use portico_model::definition::{ApiKeySource, AuthorizationType};
     let mut warnings = Problems::default();
@@ -70,11 +70,14 @@ fn unenforced_warnings(definition: &portico_model::definition::ApiDefinition) ->
             ));
         }
     }
-    if definition.policy.is_some() {
-        warnings.push(Problem::new(
-            "/definition/policy",
-            "resource policies are stored but not evaluated by this version of the front",
-        ));
+    if let Some(policy) = &definition.policy {
+        let (_, notes) = portico_model::policy::ResourcePolicy::compile(policy);
+        for note in notes {
+            warnings.push(Problem::new(
+                "/definition/policy",
+                format!("resource policy: {note}"),
+            ));
+        }
     }
     warnings
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use portico_model::policy::ResourcePolicy;
 use portico_model::ports::{ConfigReader, KeyGrant, StoreError};
 use portico_model::records::{CanaryAssignment, DomainMapping, Stage};
 use portico_model::router::Router;
@@ -21,7 +22,17 @@ pub struct Deployed {
     pub stage: Stage,
     pub snapshot: Arc<Snapshot>,
     pub router: Arc<Router>,
+    /// The API's resource policy, compiled once per load.
+    pub policy: Option<Arc<ResourcePolicy>>,
     pub canary: Option<CanarySide>,
+}
+
+fn policy_of(snapshot: &Snapshot) -> Option<Arc<ResourcePolicy>> {
+    snapshot
+        .definition
+        .policy
+        .as_ref()
+        .map(|document| Arc::new(ResourcePolicy::compile(document).0))
 }
 
 /// The canary's side of a stage: its deployment, and the stage as the canary sees it (the
@@ -31,6 +42,7 @@ pub struct CanarySide {
     pub stage: Stage,
     pub snapshot: Arc<Snapshot>,
     pub router: Arc<Router>,
+    pub policy: Option<Arc<ResourcePolicy>>,
     pub percent: f64,
     pub assignment: CanaryAssignment,
 }
@@ -247,6 +259,7 @@ impl ConfigCache {
                     .extend(canary.stage_variable_overrides.clone());
                 Some(CanarySide {
                     stage: canary_stage,
+                    policy: policy_of(&snapshot),
                     snapshot,
                     router,
                     percent: canary.percent_traffic,
@@ -256,6 +269,7 @@ impl ConfigCache {
         };
         Ok(Some(Arc::new(Deployed {
             stage,
+            policy: policy_of(&snapshot),
             snapshot,
             router,
             canary,

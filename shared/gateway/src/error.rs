@@ -40,6 +40,9 @@ pub enum GatewayError {
     QuotaExceeded { limits: LimitHeaders },
     /// The counters table failed and the stage fails closed.
     LimitsUnavailable { reason: String },
+    /// The API's resource policy denies the request (`explicit`: a Deny statement matched;
+    /// otherwise no Allow did). `resource` is the method ARN with the account masked.
+    AccessDenied { explicit: bool, resource: String },
 }
 
 /// What a limited response tells the client: `Retry-After` on refusals (seconds until a token
@@ -97,6 +100,7 @@ impl GatewayError {
             GatewayError::Throttled { .. } | GatewayError::QuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            GatewayError::AccessDenied { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -117,11 +121,28 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => Some("TooManyRequestsException"),
             GatewayError::QuotaExceeded { .. } => Some("LimitExceededException"),
+            GatewayError::AccessDenied { .. } => Some("AccessDeniedException"),
         }
     }
 
-    /// The body, byte for byte as API Gateway writes it (note the inconsistent spacing).
-    pub fn body(&self) -> &'static str {
+    /// The body, byte for byte as API Gateway writes it (note the inconsistent spacing, and
+    /// the capital `M` of policy denials).
+    pub fn body(&self) -> std::borrow::Cow<'static, str> {
+        if let GatewayError::AccessDenied { explicit, resource } = self {
+            let message = format!(
+                "User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource}{}",
+                if *explicit {
+                    " with an explicit deny"
+                } else {
+                    ""
+                }
+            );
+            return serde_json::json!({ "Message": message }).to_string().into();
+        }
+        self.static_body().into()
+    }
+
+    fn static_body(&self) -> &'static str {
         match self {
             GatewayError::MissingAuthenticationToken => {
                 r#"{"message":"Missing Authentication Token"}"#
@@ -140,6 +161,7 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => r#"{"message":"Too Many Requests"}"#,
             GatewayError::QuotaExceeded { .. } => r#"{"message":"Limit Exceeded"}"#,
+            GatewayError::AccessDenied { .. } => r#"{"Message":"User is not authorized"}"#,
         }
     }
 
@@ -162,6 +184,7 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => "THROTTLED",
             GatewayError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
+            GatewayError::AccessDenied { .. } => "ACCESS_DENIED",
         }
     }
 
@@ -183,6 +206,7 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => "Too Many Requests",
             GatewayError::QuotaExceeded { .. } => "Limit Exceeded",
+            GatewayError::AccessDenied { .. } => "User is not authorized to access this resource",
         }
     }
 
@@ -251,7 +275,10 @@ impl GatewayError {
     }
 
     pub fn to_response(&self) -> Response<Bytes> {
-        let mut response = Response::new(Bytes::from_static(self.body().as_bytes()));
+        let mut response = Response::new(match self.body() {
+            std::borrow::Cow::Borrowed(body) => Bytes::from_static(body.as_bytes()),
+            std::borrow::Cow::Owned(body) => Bytes::from(body),
+        });
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(
@@ -410,6 +437,32 @@ mod tests {
         assert_eq!(
             body,
             json!({"error": "Missing Authentication Token", "type": "MISSING_AUTHENTICATION_TOKEN", "id": "req-1", "stage": "prod"})
+        );
+    }
+
+    #[test]
+    fn policy_denials_name_the_resource_with_api_gateways_capital_m() {
+        let explicit = GatewayError::AccessDenied {
+            explicit: true,
+            resource: "arn:aws:execute-api:eu-west-1:********9012:abc/prod/GET/pets".into(),
+        }
+        .to_response();
+        assert_eq!(explicit.status(), 403);
+        assert_eq!(
+            explicit.headers()["x-amzn-errortype"],
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            explicit.body().as_ref(),
+            br#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:eu-west-1:********9012:abc/prod/GET/pets with an explicit deny"}"#
+        );
+        let implicit = GatewayError::AccessDenied {
+            explicit: false,
+            resource: "r".into(),
+        };
+        assert!(
+            !String::from_utf8_lossy(implicit.to_response().body()).contains("explicit"),
+            "no matching Allow is not an explicit deny"
         );
     }
 

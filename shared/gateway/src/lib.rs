@@ -55,6 +55,11 @@ pub struct Settings {
     /// Whether each request writes its access line to stdout (off only for tests that run
     /// many instances in one process).
     pub access_log: bool,
+    /// The region in method ARNs (resource policies).
+    pub region: String,
+    /// Proxies in front of the function URL that append the caller to `X-Forwarded-For`
+    /// (CloudFront: 1); 0 ignores the header (see [`resolve::source_ip`]).
+    pub trusted_proxy_hops: u8,
 }
 
 /// The largest request body a function URL delivers (6 MB buffered). Locally nothing else
@@ -69,6 +74,8 @@ impl Default for Settings {
             trust_forwarded_host: false,
             limits: limits::LimitSettings::default(),
             access_log: true,
+            region: "us-east-1".to_owned(),
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -133,8 +140,11 @@ impl Gateway {
     }
 
     /// Serves one request. Never fails: every error becomes API Gateway's response for it.
-    pub async fn handle(&self, request: IncomingRequest) -> Response<Bytes> {
+    pub async fn handle(&self, mut request: IncomingRequest) -> Response<Bytes> {
         let started = Instant::now();
+        // Every later phase (policies, canary stickiness, events, the access log) sees the
+        // caller's address as the trusted proxies reported it.
+        request.source_ip = resolve::source_ip(&request, self.settings.trusted_proxy_hops);
         let mut trace = Trace::default();
         let result = self.serve(&request, &mut trace).await;
         let (mut response, error) = match result {
@@ -169,6 +179,56 @@ impl Gateway {
         response
     }
 
+    /// The API's resource policy, on the request's method ARN and source IP.
+    fn check_policy(
+        &self,
+        policy: &portico_model::policy::ResourcePolicy,
+        request: &IncomingRequest,
+        target: &resolve::Target,
+    ) -> Result<(), GatewayError> {
+        use portico_model::policy::{Decision, Target, method_arn};
+        let method = request.method.as_str();
+        let path = target.path.trim_start_matches('/');
+        let arn = method_arn(
+            &self.settings.region,
+            &self.settings.account_id,
+            &target.api_id,
+            &target.stage,
+            method,
+            path,
+        );
+        let resource = format!("{}/{method}/{path}", target.stage);
+        let decision = policy.decide(
+            &Target {
+                method_arn: &arn,
+                resource: &resource,
+            },
+            request.source_ip.parse().ok(),
+        );
+        let explicit = match decision {
+            Decision::Allow => return Ok(()),
+            Decision::ExplicitDeny => true,
+            Decision::ImplicitDeny => false,
+        };
+        // As API Gateway does, the answer names the resource but not the whole account.
+        let account: Vec<char> = self.settings.account_id.chars().collect();
+        let hidden = account.len().saturating_sub(4);
+        let masked: String = std::iter::repeat_n('*', hidden)
+            .chain(account[hidden..].iter().copied())
+            .collect();
+        Err(GatewayError::AccessDenied {
+            explicit,
+            resource: method_arn(
+                &self.settings.region,
+                &masked,
+                &target.api_id,
+                &target.stage,
+                method,
+                path,
+            ),
+        })
+    }
+
     async fn serve(
         &self,
         request: &IncomingRequest,
@@ -194,12 +254,22 @@ impl Gateway {
 
         let deployed = self.config.load(&target.api_id, &target.stage).await?;
         // The canary's share of requests is served by its deployment, with its variables.
-        let (stage, snapshot, router) = match &deployed.canary {
+        let (stage, snapshot, router, policy) = match &deployed.canary {
             Some(canary) if canary.takes(request) => {
                 trace.canary = true;
-                (&canary.stage, &canary.snapshot, &canary.router)
+                (
+                    &canary.stage,
+                    &canary.snapshot,
+                    &canary.router,
+                    &canary.policy,
+                )
             }
-            _ => (&deployed.stage, &deployed.snapshot, &deployed.router),
+            _ => (
+                &deployed.stage,
+                &deployed.snapshot,
+                &deployed.router,
+                &deployed.policy,
+            ),
         };
         trace.snapshot = Some(snapshot.clone());
         // Checked once the API is known, so its REQUEST_TOO_LARGE response applies.
@@ -212,6 +282,9 @@ impl Gateway {
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route_match.route);
+        if let Some(policy) = policy {
+            self.check_policy(policy, request, &target)?;
+        }
         guard::refuse_unenforced(route)?;
         let api_key = if route.api_key_required {
             let admitted = keys::admit(

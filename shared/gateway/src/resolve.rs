@@ -30,6 +30,40 @@ pub struct Target {
     pub full_path: String,
 }
 
+/// The caller's address. With no trusted proxies it is the function URL's source IP, and
+/// `X-Forwarded-For` is ignored whatever it says. With `trusted_hops` proxies in front (each
+/// appending the address it saw, as CloudFront does) it is the entry `trusted_hops` from the
+/// right of `X-Forwarded-For`, once an entry the function URL itself added for its peer is
+/// set aside. Entries further left are the client's own words and never count. A request with
+/// fewer entries than trusted proxies did not come through them: its peer's address stands.
+pub fn source_ip(request: &crate::IncomingRequest, trusted_hops: u8) -> String {
+    let peer = || request.source_ip.clone();
+    if trusted_hops == 0 {
+        return peer();
+    }
+    let mut entries: Vec<&str> = request
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if entries.last() == Some(&request.source_ip.as_str()) {
+        entries.pop();
+    }
+    let hops = usize::from(trusted_hops);
+    if entries.len() < hops {
+        return peer();
+    }
+    let chosen = entries[entries.len() - hops];
+    match chosen.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => peer(),
+    }
+}
+
 /// The request's host, lower-case, without port or trailing dot.
 pub fn host(request: &crate::IncomingRequest, trust_forwarded_host: bool) -> Option<String> {
     let raw = if trust_forwarded_host {
@@ -126,6 +160,63 @@ pub fn by_default_form(path: &NormalPath) -> Result<Target, GatewayError> {
 mod tests {
     use super::*;
     use crate::path::normalize;
+
+    fn from(peer: &str, forwarded: &[&str]) -> crate::IncomingRequest {
+        let mut headers = http::HeaderMap::new();
+        for value in forwarded {
+            headers.append(
+                "x-forwarded-for",
+                http::HeaderValue::from_str(value).expect("header"),
+            );
+        }
+        crate::IncomingRequest {
+            method: http::Method::GET,
+            raw_path: "/".into(),
+            raw_query: String::new(),
+            headers,
+            body: bytes::Bytes::new(),
+            source_ip: peer.into(),
+            request_id: String::new(),
+            time_epoch_ms: 0,
+            protocol: "HTTP/1.1".into(),
+        }
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_as_far_as_the_trusted_proxies() {
+        let cloudfront = "130.176.0.1";
+        // No trusted proxy: the header is the client's word and changes nothing.
+        let spoofed = from("198.51.100.7", &["10.0.0.1"]);
+        assert_eq!(source_ip(&spoofed, 0), "198.51.100.7");
+        // CloudFront appended the viewer; the function URL appended CloudFront.
+        let viaproxy = from(cloudfront, &["10.0.0.1, 203.0.113.5", cloudfront]);
+        assert_eq!(
+            source_ip(&viaproxy, 1),
+            "203.0.113.5",
+            "spoofed entries to the left never count"
+        );
+        // The same without the function URL's own entry.
+        assert_eq!(
+            source_ip(&from(cloudfront, &["10.0.0.1, 203.0.113.5"]), 1),
+            "203.0.113.5"
+        );
+        // Two proxies: the second from the right.
+        assert_eq!(
+            source_ip(&from("192.0.2.9", &["10.0.0.1, 203.0.113.5, 192.0.2.8"]), 2),
+            "203.0.113.5"
+        );
+        // Fewer entries than trusted proxies, or garbage where the proxy's entry should be:
+        // the peer's address stands.
+        assert_eq!(source_ip(&from("192.0.2.9", &[]), 1), "192.0.2.9");
+        assert_eq!(
+            source_ip(&from("192.0.2.9", &["not-an-ip"]), 1),
+            "192.0.2.9"
+        );
+        assert_eq!(
+            source_ip(&from("192.0.2.9", &["2001:db8::1"]), 1),
+            "2001:db8::1"
+        );
+    }
 
     fn default_form(raw: &str) -> Result<(String, String, String, String, String), GatewayError> {
         let t = by_default_form(&normalize(raw)?)?;

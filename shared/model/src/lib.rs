@@ -7,10 +7,12 @@
 //! - [`target`]: Lambda targets in integration URIs, and stage variable substitution.
 //! - [`snapshot`]: compiling a definition into the immutable snapshot a deployment stores.
 //! - [`records`]: APIs, deployments and stages as the config table holds them.
+//! - [`policy`]: resource policies (IAM documents), compiled and decided per request.
 //! - [`ports`]: the store and invoker traits, and their error kinds.
 //! - [`usage`]: quota periods and usage counters, shared by the front and the admin.
 
 pub mod definition;
+pub mod policy;
 pub mod ports;
 pub mod problem;
 pub mod records;

@@ -219,6 +219,7 @@ fn canary(percent: f64, assignment: CanaryAssignment) -> CanarySide {
         stage,
         snapshot: Arc::new(snapshot),
         router: Arc::new(router),
+        policy: None,
         percent,
         assignment,
     }

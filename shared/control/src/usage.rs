@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use http::{Response, StatusCode};
 use portico_model::ports::{ConfigStore, RecordKind, UsageReader};
 use portico_model::problem::{Problem, Problems};
 use portico_model::records::{PlanKey, QuotaPeriod, UsagePlan};
-use portico_model::usage::{allowance, period, usage_counter};
+use portico_model::usage::{allowance, midnight, period, usage_counter};
 use serde_json::{Value, json};
 
 use crate::{AdminError, AdminRequest, keys, plans, records, wire};
@@ -30,10 +30,6 @@ fn created(plan: &UsagePlan) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&plan.created_date)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
 /// `startDate` and `endDate` (`yyyy-mm-dd`, inclusive, at most [`MAX_DAYS`] apart) and an

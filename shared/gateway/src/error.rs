@@ -128,22 +128,7 @@ impl GatewayError {
     /// The body, byte for byte as API Gateway writes it (note the inconsistent spacing, and
     /// the capital `M` of policy denials).
     pub fn body(&self) -> std::borrow::Cow<'static, str> {
-        if let GatewayError::AccessDenied { explicit, resource } = self {
-            let message = format!(
-                "User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource}{}",
-                if *explicit {
-                    " with an explicit deny"
-                } else {
-                    ""
-                }
-            );
-            return serde_json::json!({ "Message": message }).to_string().into();
-        }
-        self.static_body().into()
-    }
-
-    fn static_body(&self) -> &'static str {
-        match self {
+        let body: &'static str = match self {
             GatewayError::MissingAuthenticationToken => {
                 r#"{"message":"Missing Authentication Token"}"#
             }
@@ -161,8 +146,19 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => r#"{"message":"Too Many Requests"}"#,
             GatewayError::QuotaExceeded { .. } => r#"{"message":"Limit Exceeded"}"#,
-            GatewayError::AccessDenied { .. } => r#"{"Message":"User is not authorized"}"#,
-        }
+            GatewayError::AccessDenied { explicit, resource } => {
+                let message = format!(
+                    "User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource}{}",
+                    if *explicit {
+                        " with an explicit deny"
+                    } else {
+                        ""
+                    }
+                );
+                return serde_json::json!({ "Message": message }).to_string().into();
+            }
+        };
+        body.into()
     }
 
     /// The gateway response type an API may override (`gatewayResponses`).

@@ -109,21 +109,8 @@ mod tests {
     }
 
     fn request(key: Option<&'static str>) -> IncomingRequest {
-        let mut headers = http::HeaderMap::new();
-        if let Some(key) = key {
-            headers.insert("x-api-key", http::HeaderValue::from_static(key));
-        }
-        IncomingRequest {
-            method: http::Method::GET,
-            raw_path: "/".into(),
-            raw_query: String::new(),
-            headers,
-            body: bytes::Bytes::new(),
-            source_ip: "192.0.2.1".into(),
-            request_id: "r".into(),
-            time_epoch_ms: 0,
-            protocol: "HTTP/1.1".into(),
-        }
+        let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+        IncomingRequest::sample(&headers)
     }
 
     #[tokio::test]

@@ -398,8 +398,12 @@ fn limits_of(
             quota = Some(QuotaCheck {
                 counter: portico_model::usage::usage_counter(&plan.id, key_id),
                 quota: plan.quota,
-                plan_created: chrono::DateTime::parse_from_rfc3339(&plan.created_date)
-                    .ok()
+                // Only an offset needs the plan's first period: no date parse otherwise.
+                plan_created: plan
+                    .quota
+                    .is_some_and(|q| q.offset > 0)
+                    .then(|| chrono::DateTime::parse_from_rfc3339(&plan.created_date).ok())
+                    .flatten()
                     .map(|t| t.with_timezone(&chrono::Utc)),
             });
         }

@@ -29,4 +29,27 @@ impl IncomingRequest {
     pub fn user_agent(&self) -> &str {
         self.header("user-agent").unwrap_or_default()
     }
+
+    /// `GET /` from 192.0.2.1 with `headers` (appended in order), for unit tests to adjust.
+    #[cfg(test)]
+    pub(crate) fn sample(headers: &[(&str, &str)]) -> Self {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                http::HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        IncomingRequest {
+            method: Method::GET,
+            raw_path: "/".into(),
+            raw_query: String::new(),
+            headers: map,
+            body: Bytes::new(),
+            source_ip: "192.0.2.1".into(),
+            request_id: "r".into(),
+            time_epoch_ms: 0,
+            protocol: "HTTP/1.1".into(),
+        }
+    }
 }

@@ -162,23 +162,11 @@ mod tests {
     use crate::path::normalize;
 
     fn from(peer: &str, forwarded: &[&str]) -> crate::IncomingRequest {
-        let mut headers = http::HeaderMap::new();
-        for value in forwarded {
-            headers.append(
-                "x-forwarded-for",
-                http::HeaderValue::from_str(value).expect("header"),
-            );
-        }
+        let headers: Vec<(&str, &str)> =
+            forwarded.iter().map(|v| ("x-forwarded-for", *v)).collect();
         crate::IncomingRequest {
-            method: http::Method::GET,
-            raw_path: "/".into(),
-            raw_query: String::new(),
-            headers,
-            body: bytes::Bytes::new(),
             source_ip: peer.into(),
-            request_id: String::new(),
-            time_epoch_ms: 0,
-            protocol: "HTTP/1.1".into(),
+            ..crate::IncomingRequest::sample(&headers)
         }
     }
 
@@ -298,21 +286,7 @@ mod tests {
     }
 
     fn request_with(headers: &[(&'static str, &'static str)]) -> crate::IncomingRequest {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in headers {
-            map.append(*k, http::HeaderValue::from_static(v));
-        }
-        crate::IncomingRequest {
-            method: http::Method::GET,
-            raw_path: "/".into(),
-            raw_query: String::new(),
-            headers: map,
-            body: bytes::Bytes::new(),
-            source_ip: "192.0.2.1".into(),
-            request_id: "r".into(),
-            time_epoch_ms: 0,
-            protocol: "HTTP/1.1".into(),
-        }
+        crate::IncomingRequest::sample(headers)
     }
 
     #[test]

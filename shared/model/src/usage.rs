@@ -25,7 +25,8 @@ pub struct Period {
     pub end: DateTime<Utc>,
 }
 
-fn midnight(date: NaiveDate) -> DateTime<Utc> {
+/// The start of `date`, UTC.
+pub fn midnight(date: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 

@@ -226,23 +226,10 @@ fn canary(percent: f64, assignment: CanaryAssignment) -> CanarySide {
 }
 
 fn from(ip: &str, key: Option<&str>) -> crate::IncomingRequest {
-    let mut headers = http::HeaderMap::new();
-    if let Some(key) = key {
-        headers.insert(
-            "x-api-key",
-            http::HeaderValue::from_str(key).expect("header"),
-        );
-    }
+    let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
     crate::IncomingRequest {
-        method: http::Method::GET,
-        raw_path: "/".into(),
-        raw_query: String::new(),
-        headers,
-        body: bytes::Bytes::new(),
         source_ip: ip.into(),
-        request_id: String::new(),
-        time_epoch_ms: 0,
-        protocol: String::new(),
+        ..crate::IncomingRequest::sample(&headers)
     }
 }
 

@@ -270,16 +270,22 @@ impl Limiter {
         };
         {
             let mut state = self.state();
-            prune(&mut state.buckets, |b| b.last_seen_ns, now);
-            let seed = self.seed ^ crate::fnv1a(level.id.as_bytes());
-            let bucket = state
+            // The id is cloned and the bucket built only the first time (or when its limit
+            // changed): a known bucket costs one lookup.
+            let known = state
                 .buckets
-                .entry(level.id.clone())
-                .or_insert_with(|| BucketState::new(shape, seed));
-            if bucket.shape() != shape {
-                *bucket = BucketState::new(shape, seed);
+                .get(&level.id)
+                .is_some_and(|b| b.shape() == shape);
+            if !known {
+                prune(&mut state.buckets, |b| b.last_seen_ns, now);
+                let seed = self.seed ^ crate::fnv1a(level.id.as_bytes());
+                state
+                    .buckets
+                    .insert(level.id.clone(), BucketState::new(shape, seed));
             }
-            bucket.arrive(now);
+            if let Some(bucket) = state.buckets.get_mut(&level.id) {
+                bucket.arrive(now);
+            }
         }
         // A lease may come back short when other instances took the tokens first; the
         // refreshed view then decides, so three rounds always settle it.
@@ -392,15 +398,17 @@ impl Limiter {
         admission: &mut Admission,
     ) -> Result<Option<RateLimitFields>, GatewayError> {
         let at = DateTime::<Utc>::from_timestamp_nanos(now as i64);
-        let day = quota::period(QuotaPeriod::Day, at);
         let (period, allowance) = match &check.quota {
             Some(q) => {
                 let period = quota::period(q.period, at);
                 let allowance = quota::allowance(q, &period, check.plan_created);
                 (period, Some(allowance))
             }
-            None => (day.clone(), None),
+            None => (quota::period(QuotaPeriod::Day, at), None),
         };
+        // The counter that decides is the day's itself unless the quota is weekly or monthly;
+        // only then is the day's usage a second counter (needed only when charging).
+        let daily = check.quota.is_none_or(|q| q.period == QuotaPeriod::Day);
         let period_end_ns = period.end.timestamp_nanos_opt().unwrap_or_default() as u64;
         let key = format!("{}|{}|{allowance:?}", check.counter, period.label);
         let fields = |state: &QuotaState| {
@@ -449,8 +457,8 @@ impl Limiter {
                 period: &period.label,
                 count: step,
                 limit: allowance,
-                expires_at: if period.label == day.label {
-                    expires_at(day.end, quota::USAGE_RETENTION_DAYS)
+                expires_at: if daily {
+                    expires_at(period.end, quota::USAGE_RETENTION_DAYS)
                 } else {
                     expires_at(period.end, 1)
                 },
@@ -463,9 +471,10 @@ impl Limiter {
                 }
             };
             if let Charged::Charged { .. } = charged
-                && period.label != day.label
+                && !daily
             {
                 // The day's usage, for reports; the quota's own counter has already decided.
+                let day = quota::period(QuotaPeriod::Day, at);
                 let usage = Charge {
                     counter: &check.counter,
                     period: &day.label,

@@ -3,6 +3,7 @@
 //! - [`dynamodb`]: a client for the dynalite server `./infra/test` started, and fresh,
 //!   uniquely named tables per test so tests never see each other's items.
 //! - [`backend`]: a real HTTP server on loopback that reports what it received.
+//! - [`jwt`]: RSA and EC keys, signed tokens and a JWKS server (an identity provider).
 //! - [`fleet`]: several front instances in process, each with its own memory and clients,
 //!   over one DynamoDB server (what the counters table sees of many Lambda instances).
 //! - [`stack`]: the admin and front functions as `cargo lambda watch` serves them, through
@@ -16,6 +17,10 @@
 pub mod backend;
 pub mod dynamodb;
 pub mod fleet;
+/// Keys, tokens and a loopback identity provider for JWT tests: the gateway's own test kit,
+/// shared so unit, end-to-end and benchmark tokens are made one way.
+#[path = "../../shared/gateway/src/auth/testkit.rs"]
+pub mod jwt;
 pub mod stack;
 
 /// A variable `./infra/test` sets. Missing means the suite was not started by it: fail loudly

@@ -607,9 +607,10 @@ async fn gateway_responses_can_be_customised_per_api() {
 }
 
 #[tokio::test]
-async fn protected_routes_fail_closed_until_their_protection_is_enforced() {
-    // Authorizers and IAM are not enforced yet: refused. API keys are (see the keys test):
-    // an unknown key is refused like a missing one.
+async fn protected_routes_refuse_callers_without_credentials() {
+    // IAM signatures are not verified by this front: such routes are refused, never served
+    // open (and the deployment says so). A JWT route without a token, and an unknown API key,
+    // are refused as API Gateway refuses them.
     let id = create_api(&json!({"name": "guarded",
         "authorizers": {"jwt": {"type": "JWT", "issuer": "https://issuer.example.com", "audience": ["api"]}},
         "routes": [
@@ -628,7 +629,7 @@ async fn protected_routes_fail_closed_until_their_protection_is_enforced() {
         .iter()
         .map(|w| w["pointer"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(warned, ["/definition/routes/1", "/definition/routes/2"]);
+    assert_eq!(warned, ["/definition/routes/2"]);
 
     assert_eq!(get(&format!("/{id}/prod/open")).await.text(), "open");
     let jwt = get(&format!("/{id}/prod/jwt")).await;
@@ -1114,4 +1115,164 @@ async fn resource_policies_allow_and_deny_by_source_ip_and_ignore_a_forged_forwa
         "a statement this front cannot evaluate is named, with how it is treated: {warnings}"
     );
     assert_eq!(get(&format!("/{unsure}/prod/pets/7")).await.status, 403);
+}
+
+/// A JWT authorizer on real parts: the front under `cargo lambda watch` fetches the JWKS from
+/// an identity provider this test runs on loopback (found by OIDC discovery), with keys made
+/// here; claims and scopes reach the `echo` target.
+#[tokio::test]
+async fn jwt_authorizer_admits_signed_tokens_and_passes_claims_on() {
+    use portico_tests::jwt::{Idp, RsaSigner, now, unsigned};
+    let signer = RsaSigner::generate("e2e-key");
+    let idp = Idp::start(vec![signer.jwk()]).await;
+    let id = create_api(&json!({"name": "jwt", "type": "HTTP",
+        "authorizers": {"jwt": {"type": "JWT", "issuer": idp.issuer, "audience": ["web"]}},
+        "cors": {"allowOrigins": ["https://app.example"], "allowMethods": ["GET", "POST"],
+                 "allowHeaders": ["authorization"], "exposeHeaders": ["x-echo"], "maxAge": 300},
+        "routes": [
+            {"method": "GET", "path": "/me", "authorization": {"type": "JWT", "authorizer": "jwt"},
+             "integration": {"type": "aws_proxy", "uri": "echo", "payloadFormatVersion": "2.0"}},
+            {"method": "DELETE", "path": "/me", "authorization": {"type": "JWT", "authorizer": "jwt", "scopes": ["admin"]},
+             "integration": {"type": "aws_proxy", "uri": "echo", "payloadFormatVersion": "2.0"}}
+        ]}))
+    .await;
+    let deployed = deploy(&id, "prod", json!({})).await;
+    assert!(
+        deployed["warnings"].as_array().is_none_or(|w| w.is_empty()),
+        "{deployed}"
+    );
+    let url = front_url(&format!("/{id}/prod/me"));
+    let claims = json!({"iss": idp.issuer, "aud": "web", "sub": "alice", "exp": now() + 300,
+        "scope": "profile", "email_verified": true});
+    let token = signer.token(&claims);
+
+    let origin = "https://app.example";
+    let none = send(http().get(&url)).await;
+    assert_gateway_error(
+        &none,
+        401,
+        r#"{"message":"Unauthorized"}"#,
+        Some("UnauthorizedException"),
+    );
+
+    for bad in [
+        unsigned(&claims),
+        signer.token(&json!({"iss": idp.issuer, "aud": "web", "sub": "alice", "exp": now() - 600})),
+        signer.token(&json!({"iss": idp.issuer, "aud": "other", "sub": "alice", "exp": now() + 300})),
+        signer.token(&json!({"iss": idp.issuer, "aud": "web", "sub": "alice", "exp": now() + 300, "nbf": "99999999999"})),
+    ] {
+        let answer = send(http().get(&url).bearer_auth(&bad)).await;
+        assert_eq!(answer.status, 401, "{}", answer.text());
+    }
+
+    let ok = send(
+        http()
+            .get(&url)
+            .bearer_auth(&token)
+            .header("origin", origin),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let jwt = &ok.json()["requestContext"]["authorizer"]["jwt"];
+    assert_eq!(jwt["claims"]["sub"], "alice");
+    assert_eq!(jwt["claims"]["email_verified"], "true");
+    assert_eq!(jwt["scopes"], json!(["profile"]));
+
+    let delete = send(http().delete(&url).bearer_auth(&token)).await;
+    assert_gateway_error(
+        &delete,
+        403,
+        r#"{"message":"Forbidden"}"#,
+        Some("ForbiddenException"),
+    );
+
+    // CORS is not asserted here: `cargo lambda watch` wraps function URLs in a permissive
+    // CORS layer of its own that answers preflights and rewrites Access-Control-* headers
+    // (a deployed function URL without a Cors setting passes them to the front). CORS is
+    // proven in process: tests/tests/cors.rs.
+}
+
+/// The example Lambda authorizer (functions/echo/src/authorizer.rs) under `cargo lambda
+/// watch`: TOKEN policies, the result cache, each refusal API Gateway makes, and the API key
+/// coming from the authorizer for a usage plan.
+#[tokio::test]
+async fn lambda_authorizer_policies_cache_and_keys_from_the_authorizer() {
+    let id = create_api(&json!({"name": "lambda-auth", "apiKeySource": "AUTHORIZER",
+        "authorizers": {"token": {"type": "TOKEN", "functionUri": "${stageVariables.authFn}",
+            "identitySource": ["method.request.header.Authorization"], "resultTtlInSeconds": 300}},
+        "routes": [
+            {"method": "GET", "path": "/pets/{id}", "authorization": {"type": "CUSTOM", "authorizer": "token"},
+             "integration": {"type": "aws_proxy", "uri": "echo"}},
+            {"method": "GET", "path": "/keyed", "authorization": {"type": "CUSTOM", "authorizer": "token"},
+             "apiKeyRequired": true, "integration": {"type": "aws_proxy", "uri": "echo"}}
+        ]}))
+    .await;
+    deploy(&id, "prod", json!({"authFn": "authorizer"})).await;
+    let url = |path: &str| front_url(&format!("/{id}/prod{path}"));
+    let with = |path: &str, token: &str| http().get(url(path)).header("authorization", token);
+
+    let missing = send(http().get(url("/pets/1"))).await;
+    assert_gateway_error(
+        &missing,
+        401,
+        r#"{"message":"Unauthorized"}"#,
+        Some("UnauthorizedException"),
+    );
+
+    let first = send(with("/pets/1", "allow-alice")).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let authorizer = first.json()["requestContext"]["authorizer"].clone();
+    assert_eq!(authorizer["principalId"], "alice");
+    assert_eq!(authorizer["tier"], "gold");
+    assert_eq!(authorizer["source"], "TOKEN");
+    // Another route, same token: the cached policy (Allow on the stage) answers.
+    let second = send(with("/pets/2", "allow-alice")).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(
+        second.json()["requestContext"]["authorizer"]["calls"],
+        authorizer["calls"],
+        "served from the cache"
+    );
+
+    let denied = send(with("/pets/1", "deny")).await;
+    assert_gateway_error(
+        &denied,
+        403,
+        r#"{"Message":"User is not authorized to access this resource with an explicit deny"}"#,
+        Some("AccessDeniedException"),
+    );
+    let elsewhere = send(with("/pets/1", "elsewhere")).await;
+    assert_gateway_error(
+        &elsewhere,
+        403,
+        r#"{"Message":"User is not authorized to access this resource"}"#,
+        Some("AccessDeniedException"),
+    );
+    let unauthorized = send(with("/pets/1", "unauthorized")).await;
+    assert_eq!(unauthorized.status, 401, "{}", unauthorized.text());
+    let broken = send(with("/pets/1", "broken")).await;
+    assert_gateway_error(
+        &broken,
+        500,
+        r#"{"message": null}"#,
+        Some("AuthorizerConfigurationException"),
+    );
+
+    // apiKeySource AUTHORIZER: the key is the authorizer's usageIdentifierKey; the header
+    // is not read.
+    let (key_id, key) = create_key("from-authorizer").await;
+    plan_with(json!([{"apiId": id, "stage": "prod"}]), &[&key_id]).await;
+    let keyed = send(with("/keyed", &format!("allow-bob;key={key}"))).await;
+    assert_eq!(keyed.status, 200, "{}", keyed.text());
+    assert_eq!(
+        keyed.json()["requestContext"]["identity"]["apiKeyId"],
+        json!(key_id)
+    );
+    let header_only = send(with("/keyed", "allow-carol").header("x-api-key", &key)).await;
+    assert_gateway_error(
+        &header_only,
+        403,
+        r#"{"message":"Forbidden"}"#,
+        Some("ForbiddenException"),
+    );
 }

@@ -49,22 +49,31 @@ struct CanaryRequest {
     assignment: CanaryAssignment,
 }
 
-/// What this deployment asks of the front that the front does not do yet: routes it refuses
+/// What this deployment asks of the front that the front does not do: routes it refuses
 /// (fail closed), and resource policy statements it cannot evaluate (also fail closed).
 fn unenforced_warnings(definition: &portico_model::definition::ApiDefinition) -> Problems {
     use portico_model::definition::{ApiKeySource, AuthorizationType};
     let mut warnings = Problems::default();
-    // Keys from the `x-api-key` header are enforced; keys from an authorizer wait for the
-    // authorizers.
-    let keys_unenforced = definition.api_key_source == Some(ApiKeySource::Authorizer);
     for (i, route) in definition.routes.iter().enumerate() {
-        if route.authorization.kind != AuthorizationType::None
-            || (route.api_key_required && keys_unenforced)
+        if route.authorization.kind == AuthorizationType::AwsIam {
+            warnings.push(Problem::new(
+                format!("/definition/routes/{i}"),
+                format!(
+                    "{} needs IAM (SigV4) authorization, which this version of the front does not verify: it refuses the route (403) rather than serve it open",
+                    route.key()
+                ),
+            ));
+        }
+        // With key source AUTHORIZER the key is the authorizer's usageIdentifierKey: a route
+        // without a Lambda authorizer has none, so every call is refused.
+        if route.api_key_required
+            && definition.api_key_source == Some(ApiKeySource::Authorizer)
+            && route.authorization.kind != AuthorizationType::Custom
         {
             warnings.push(Problem::new(
                 format!("/definition/routes/{i}"),
                 format!(
-                    "{} needs authorization (or an API key from an authorizer), which this version of the front does not enforce yet: it refuses the route (401/403) rather than serve it open",
+                    "{} requires an API key from an authorizer (apiKeySource AUTHORIZER) but has no Lambda authorizer: every call is refused (403)",
                     route.key()
                 ),
             ));

@@ -58,6 +58,9 @@ pub struct Line<'a> {
     /// The admitted key's id: usage per key, without the value.
     #[serde(skip_serializing_if = "Option::is_none")]
     api_key_id: Option<&'a str>,
+    /// `$context.authorizer.principalId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
     /// `OPEN` or `CLOSED` when the counters table failed and the stage's failure mode decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit_fallback: Option<portico_model::records::LimitsFailureMode>,
@@ -220,6 +223,7 @@ pub fn line<'a>(
         route_key: route.map(|r| r.key()),
         canary: trace.canary,
         api_key_id: trace.api_key_id.as_deref(),
+        principal_id: trace.principal_id.as_deref(),
         limit_fallback: trace.limit_fallback,
         method: request.method.as_str(),
         status: status.as_u16(),
@@ -271,6 +275,7 @@ mod tests {
             integration_latency: matched.then_some(Duration::from_millis(3)),
             canary: false,
             api_key_id: matched.then(|| "key-1".to_owned()),
+            principal_id: None,
             limit_fallback: None,
             snapshot: Some(Arc::new(
                 portico_model::snapshot::compile("a", &definition).expect("compiles"),

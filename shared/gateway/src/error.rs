@@ -43,6 +43,15 @@ pub enum GatewayError {
     /// The API's resource policy denies the request (`explicit`: a Deny statement matched;
     /// otherwise no Allow did). `resource` is the method ARN with the account masked.
     AccessDenied { explicit: bool, resource: String },
+    /// A Lambda authorizer's policy does not allow the method ARN (`explicit`: a Deny
+    /// statement matched).
+    AuthorizerDenied { explicit: bool },
+    /// The caller is known but may not call the route: a JWT without the route's scopes, a
+    /// simple authorizer answer of `isAuthorized: false`.
+    AuthorizerForbidden { reason: String },
+    /// A Lambda authorizer could not be called or answered something unusable
+    /// (`configuration`: `AUTHORIZER_CONFIGURATION_ERROR`, else `AUTHORIZER_FAILURE`).
+    AuthorizerFailure { reason: String, configuration: bool },
 }
 
 /// What a limited response tells the client: `Retry-After` on refusals (seconds until a token
@@ -100,7 +109,10 @@ impl GatewayError {
             GatewayError::Throttled { .. } | GatewayError::QuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            GatewayError::AccessDenied { .. } => StatusCode::FORBIDDEN,
+            GatewayError::AccessDenied { .. }
+            | GatewayError::AuthorizerDenied { .. }
+            | GatewayError::AuthorizerForbidden { .. } => StatusCode::FORBIDDEN,
+            GatewayError::AuthorizerFailure { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -121,7 +133,15 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => Some("TooManyRequestsException"),
             GatewayError::QuotaExceeded { .. } => Some("LimitExceededException"),
-            GatewayError::AccessDenied { .. } => Some("AccessDeniedException"),
+            GatewayError::AccessDenied { .. } | GatewayError::AuthorizerDenied { .. } => {
+                Some("AccessDeniedException")
+            }
+            GatewayError::AuthorizerForbidden { .. } => Some("ForbiddenException"),
+            GatewayError::AuthorizerFailure {
+                configuration: true,
+                ..
+            } => Some("AuthorizerConfigurationException"),
+            GatewayError::AuthorizerFailure { .. } => Some("AuthorizerFailureException"),
         }
     }
 
@@ -136,7 +156,16 @@ impl GatewayError {
             GatewayError::BadRequestPath { .. } => r#"{"message":"Bad Request"}"#,
             GatewayError::RequestTooLarge => r#"{"message":"Request Too Long"}"#,
             GatewayError::Unauthorized { .. } => r#"{"message":"Unauthorized"}"#,
-            GatewayError::Forbidden { .. } => r#"{"message":"Forbidden"}"#,
+            GatewayError::Forbidden { .. } | GatewayError::AuthorizerForbidden { .. } => {
+                r#"{"message":"Forbidden"}"#
+            }
+            GatewayError::AuthorizerDenied { explicit: true } => {
+                r#"{"Message":"User is not authorized to access this resource with an explicit deny"}"#
+            }
+            GatewayError::AuthorizerDenied { explicit: false } => {
+                r#"{"Message":"User is not authorized to access this resource"}"#
+            }
+            GatewayError::AuthorizerFailure { .. } => r#"{"message": null}"#,
             GatewayError::IntegrationFailure { .. } | GatewayError::Internal { .. } => {
                 r#"{"message": "Internal server error"}"#
             }
@@ -180,7 +209,14 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => "THROTTLED",
             GatewayError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
-            GatewayError::AccessDenied { .. } => "ACCESS_DENIED",
+            GatewayError::AccessDenied { .. }
+            | GatewayError::AuthorizerDenied { .. }
+            | GatewayError::AuthorizerForbidden { .. } => "ACCESS_DENIED",
+            GatewayError::AuthorizerFailure {
+                configuration: true,
+                ..
+            } => "AUTHORIZER_CONFIGURATION_ERROR",
+            GatewayError::AuthorizerFailure { .. } => "AUTHORIZER_FAILURE",
         }
     }
 
@@ -202,7 +238,11 @@ impl GatewayError {
             }
             GatewayError::Throttled { .. } => "Too Many Requests",
             GatewayError::QuotaExceeded { .. } => "Limit Exceeded",
-            GatewayError::AccessDenied { .. } => "User is not authorized to access this resource",
+            GatewayError::AccessDenied { .. } | GatewayError::AuthorizerDenied { .. } => {
+                "User is not authorized to access this resource"
+            }
+            GatewayError::AuthorizerForbidden { .. } => "Forbidden",
+            GatewayError::AuthorizerFailure { .. } => "Authorizer error",
         }
     }
 
@@ -265,7 +305,9 @@ impl GatewayError {
             | GatewayError::LimitsUnavailable { reason }
             | GatewayError::Unauthorized { reason }
             | GatewayError::BadRequestPath { reason }
-            | GatewayError::Forbidden { reason } => Some(reason),
+            | GatewayError::Forbidden { reason }
+            | GatewayError::AuthorizerForbidden { reason }
+            | GatewayError::AuthorizerFailure { reason, .. } => Some(reason),
             _ => None,
         }
     }

@@ -40,6 +40,8 @@ pub struct EventContext<'a> {
     pub stage_variables: &'a BTreeMap<String, String>,
     /// Content types 1.0 delivers base64-encoded (the API's binary media types).
     pub binary_media_types: &'a [String],
+    /// What the route's authorizer established (`requestContext.authorizer`).
+    pub principal: Option<&'a crate::auth::Principal>,
 }
 
 /// Content types whose bodies reach a target as text; anything else is base64.
@@ -158,6 +160,7 @@ pub fn v2_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
     context.time = Some(clf_time(request.time_epoch_ms));
     context.time_epoch = request.time_epoch_ms;
     context.http = http;
+    context.authorizer = ctx.principal.map(v2_authorizer);
 
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".to_owned());
@@ -361,9 +364,42 @@ pub fn v1_event(request: &IncomingRequest, ctx: &EventContext<'_>) -> Vec<u8> {
                 "extendedRequestId".to_owned(),
                 Value::String(request.request_id.clone()),
             );
+            if let Some(principal) = ctx.principal {
+                context.insert("authorizer".to_owned(), principal.v1_authorizer());
+            }
         }
     }
     serde_json::to_vec(&json).unwrap_or_default()
+}
+
+/// Payload 2.0's `requestContext.authorizer`: `jwt.{claims,scopes}` or `lambda` (the
+/// authorizer's context).
+fn v2_authorizer(
+    principal: &crate::auth::Principal,
+) -> aws_lambda_events::apigw::ApiGatewayRequestAuthorizer {
+    use aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    };
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    match principal {
+        crate::auth::Principal::Jwt { claims, scopes } => {
+            let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = claims
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::auth::jwt::claim_text(v)))
+                .collect();
+            jwt.scopes = scopes.clone();
+            authorizer.jwt = Some(jwt);
+        }
+        crate::auth::Principal::Lambda(grant) => {
+            authorizer.fields = grant
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+    }
+    authorizer
 }
 
 /// `22/Nov/2026:02:59:31 +0000`, the format of `requestContext.time`.

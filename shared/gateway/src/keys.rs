@@ -31,22 +31,22 @@ fn refused(reason: &str) -> GatewayError {
     }
 }
 
-/// Admits the request's API key for `api_id` / `stage`, or refuses it.
+/// Admits the request's API key for `api_id` / `stage`, or refuses it. The key is the
+/// `x-api-key` header, or with key source `AUTHORIZER` the `usageIdentifierKey` the route's
+/// Lambda authorizer answered (never the header then: the authorizer decides).
 pub async fn admit(
     request: &IncomingRequest,
     source: Option<ApiKeySource>,
+    principal: Option<&crate::auth::Principal>,
     api_id: &str,
     stage: &str,
     config: &ConfigCache,
 ) -> Result<AdmittedKey, GatewayError> {
-    if source == Some(ApiKeySource::Authorizer) {
-        // The key comes from a Lambda authorizer's usageIdentifierKey, which this front does
-        // not run yet: refused, never admitted without a key.
-        return Err(refused(
-            "source AUTHORIZER is not enforced by this front yet",
-        ));
-    }
-    let Some(value) = request.header("x-api-key") else {
+    let presented = match source {
+        Some(ApiKeySource::Authorizer) => principal.and_then(|p| p.usage_identifier_key()),
+        _ => request.header("x-api-key"),
+    };
+    let Some(value) = presented else {
         return Err(refused("missing"));
     };
     if !API_KEY_VALUE_LENGTHS.contains(&value.len()) {
@@ -120,11 +120,11 @@ mod tests {
         for (request, source) in [
             (request(None), None),
             (request(Some("too-short")), Some(ApiKeySource::Header)),
-            // Keys from an authorizer wait for the authorizers: refused, never admitted.
+            // A key source of AUTHORIZER ignores the header: no authorizer, no key.
             (request(Some(valid)), Some(ApiKeySource::Authorizer)),
         ] {
             assert!(matches!(
-                admit(&request, source, "api", "prod", &config).await,
+                admit(&request, source, None, "api", "prod", &config).await,
                 Err(GatewayError::Forbidden { .. })
             ));
         }

@@ -7,9 +7,12 @@
 //! - [`resolve`]: which API and stage: a custom domain's base path mapping, or the default
 //!   form `/{apiId}/{stage}/...`.
 //! - [`config`]: the per-instance cache of stage pointers and compiled deployments.
+//! - [`cors`]: preflights answered by the gateway; CORS headers on every other answer.
 //! - routing: `portico_model::router`, on the compiled deployment.
-//! - [`guard`]: routes whose protection this front cannot enforce yet are refused.
-//! - [`keys`]: API keys of routes that require one, and the usage plans they belong to.
+//! - resource policy: `portico_model::policy`, on the method ARN and the source IP.
+//! - [`auth`]: JWT and Lambda authorizers (IAM-signed routes are refused).
+//! - [`keys`]: API keys of routes that require one (from `x-api-key` or the authorizer), and
+//!   the usage plans they belong to.
 //! - [`limits`]: throttles in API Gateway's order and usage plan quotas, on leases of
 //!   counters shared through DynamoDB.
 //! - [`integration`]: Lambda proxy (events in [`event`]), HTTP proxy, mock.
@@ -18,10 +21,11 @@
 //!   CloudWatch Embedded Metric Format document of API Gateway's metrics.
 
 pub mod access_log;
+pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod event;
-pub mod guard;
 pub mod integration;
 pub mod keys;
 pub mod limits;
@@ -60,6 +64,8 @@ pub struct Settings {
     /// Proxies in front of the function URL that append the caller to `X-Forwarded-For`
     /// (CloudFront: 1); 0 ignores the header (see [`resolve::source_ip`]).
     pub trusted_proxy_hops: u8,
+    /// JWKS caching and fetch bounds of JWT authorizers.
+    pub jwt: auth::jwt::JwtSettings,
 }
 
 /// The largest request body a function URL delivers (6 MB buffered). Locally nothing else
@@ -76,6 +82,7 @@ impl Default for Settings {
             access_log: true,
             region: "us-east-1".to_owned(),
             trusted_proxy_hops: 0,
+            jwt: auth::jwt::JwtSettings::default(),
         }
     }
 }
@@ -84,6 +91,7 @@ impl Default for Settings {
 pub struct Gateway {
     config: config::ConfigCache,
     limiter: limits::Limiter,
+    authorizers: auth::Authorizers,
     invoker: Arc<dyn Invoker>,
     http: integration::http::HttpBackend,
     settings: Settings,
@@ -102,6 +110,8 @@ pub struct Trace {
     pub canary: bool,
     /// The id (never the value) of the API key the request was admitted with.
     pub api_key_id: Option<String>,
+    /// The authorizer's principal: a Lambda authorizer's `principalId`, a JWT's `sub`.
+    pub principal_id: Option<String>,
     /// Set when the counters table failed and the stage's failure mode decided.
     pub limit_fallback: Option<portico_model::records::LimitsFailureMode>,
     /// The deployment that served it (its gateway responses shape any error).
@@ -133,6 +143,7 @@ impl Gateway {
                 Arc::new(limits::SystemClock),
                 settings.limits.clone(),
             ),
+            authorizers: auth::Authorizers::new(settings.jwt.clone()),
             invoker,
             http: integration::http::HttpBackend::new(),
             settings,
@@ -164,6 +175,14 @@ impl Gateway {
                 (response, Some(error))
             }
         };
+        if let Some(cors) = trace
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.definition.cors.as_ref())
+            && !cors::is_preflight(&request)
+        {
+            cors::apply(cors, &request, response.headers_mut());
+        }
         if let Ok(id) = HeaderValue::from_str(&request.request_id) {
             response.headers_mut().insert("x-amzn-requestid", id);
         }
@@ -185,23 +204,16 @@ impl Gateway {
         policy: &portico_model::policy::ResourcePolicy,
         request: &IncomingRequest,
         target: &resolve::Target,
+        arn: &str,
     ) -> Result<(), GatewayError> {
         use portico_model::policy::{Decision, Target, method_arn};
         let method = request.method.as_str();
         let path = target.path.trim_start_matches('/');
-        let arn = method_arn(
-            &self.settings.region,
-            &self.settings.account_id,
-            &target.api_id,
-            &target.stage,
-            method,
-            path,
-        );
-        let resource = format!("{}/{method}/{path}", target.stage);
+        let resource = arn.split_once('/').map_or("", |(_, r)| r);
         let decision = policy.decide(
             &Target {
-                method_arn: &arn,
-                resource: &resource,
+                method_arn: arn,
+                resource,
             },
             request.source_ip.parse().ok(),
         );
@@ -276,20 +288,66 @@ impl Gateway {
         if request.body.len() > MAX_BODY_BYTES {
             return Err(GatewayError::RequestTooLarge);
         }
+        if let Some(cors) = &snapshot.definition.cors
+            && cors::is_preflight(request)
+        {
+            return Ok(cors::preflight(cors, request));
+        }
 
         let route_match = router
             .find(request.method.as_str(), &target.path)
             .ok_or(GatewayError::no_route(snapshot.api_type()))?;
         let route = &snapshot.routes()[route_match.route];
         trace.route = Some(route_match.route);
+        // The method ARN names the request in policies and authorizer events.
+        let arn = (policy.is_some() || !route.authorization.is_none()).then(|| {
+            portico_model::policy::method_arn(
+                &self.settings.region,
+                &self.settings.account_id,
+                &target.api_id,
+                &target.stage,
+                request.method.as_str(),
+                &target.path,
+            )
+        });
+        let arn = arn.as_deref().unwrap_or_default();
         if let Some(policy) = policy {
-            self.check_policy(policy, request, &target)?;
+            self.check_policy(policy, request, &target, arn)?;
         }
-        guard::refuse_unenforced(route)?;
+        let mut call = integration::Call {
+            request,
+            target: &target,
+            domain_name,
+            api_key: None,
+            principal: None,
+            route,
+            params: &route_match.params,
+            stage,
+            api_type: snapshot.api_type(),
+            binary_media_types: &snapshot.definition.binary_media_types,
+            settings: &self.settings,
+        };
+        let principal = self
+            .authorizers
+            .authorize(
+                &call,
+                &snapshot.definition.authorizers,
+                arn,
+                self.invoker.as_ref(),
+            )
+            .await?;
+        trace.principal_id = principal.as_ref().and_then(|p| match p {
+            auth::Principal::Lambda(grant) => grant.principal_id.clone(),
+            auth::Principal::Jwt { claims, .. } => claims
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned),
+        });
         let api_key = if route.api_key_required {
             let admitted = keys::admit(
                 request,
                 snapshot.definition.api_key_source,
+                principal.as_ref(),
                 &target.api_id,
                 &target.stage,
                 &self.config,
@@ -323,18 +381,8 @@ impl Gateway {
         };
         trace.limit_fallback = admission.fallback;
 
-        let call = integration::Call {
-            request,
-            target: &target,
-            domain_name,
-            api_key: api_key.as_ref(),
-            route,
-            params: &route_match.params,
-            stage,
-            api_type: snapshot.api_type(),
-            binary_media_types: &snapshot.definition.binary_media_types,
-            settings: &self.settings,
-        };
+        call.api_key = api_key.as_ref();
+        call.principal = principal.as_ref();
         let integration_started = Instant::now();
         let result = integration::run(&call, self.invoker.as_ref(), &self.http).await;
         trace.integration_latency = Some(integration_started.elapsed());

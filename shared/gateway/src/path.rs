@@ -1,4 +1,4 @@
-//! The one normalized form of a request path. Routing, the route's protection (guard,
+//! The one normalized form of a request path. Routing, the route's protection (policy,
 //! authorizers, throttles keyed by route) and the integration all read this form, never the
 //! raw path, so no two phases can disagree about which resource a request names: the class
 //! of bug behind Envoy CVE-2019-9901, APISIX CVE-2021-43557 and Istio CVE-2021-31920.

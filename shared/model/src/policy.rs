@@ -268,6 +268,24 @@ impl ResourcePolicy {
         )
     }
 
+    /// Compiles the policy a Lambda authorizer answered. Its statements are about the caller
+    /// the authorizer identified, so they carry no `Principal`: each is read as if it named
+    /// every caller. Whatever cannot be evaluated fails closed, as in [`Self::compile`].
+    pub fn compile_for_caller(document: &Value) -> ResourcePolicy {
+        let mut document = document.clone();
+        let statements = match document.get_mut("Statement") {
+            Some(Value::Array(items)) => items.iter_mut().collect(),
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => Vec::new(),
+        };
+        for statement in statements {
+            if let Some(statement) = statement.as_object_mut() {
+                statement.insert("Principal".to_owned(), Value::String("*".to_owned()));
+            }
+        }
+        Self::compile(&document).0
+    }
+
     /// Decides a request from `source_ip` (`None` when unknown) to `target`.
     pub fn decide(&self, target: &Target<'_>, source_ip: Option<IpAddr>) -> Decision {
         let source_ip = source_ip.map(|ip| match ip {

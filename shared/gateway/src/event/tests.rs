@@ -39,6 +39,7 @@ fn event(request: &IncomingRequest, variables: &BTreeMap<String, String>) -> Val
         path_parameters: HashMap::from([("id".into(), "7".into())]),
         stage_variables: variables,
         binary_media_types: &[],
+        principal: None,
     };
     serde_json::from_slice(&v2_event(request, &ctx)).expect("json")
 }
@@ -61,6 +62,7 @@ fn event_v1(
         path_parameters: HashMap::from([("id".into(), "7".into())]),
         stage_variables: variables,
         binary_media_types: binary,
+        principal: None,
     };
     serde_json::from_slice(&v1_event(request, &ctx)).expect("json")
 }

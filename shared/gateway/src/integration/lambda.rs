@@ -10,7 +10,7 @@ use portico_model::target::{FunctionTarget, substitute_stage_variables};
 
 use super::Call;
 use crate::GatewayError;
-use crate::event::{self, EventContext};
+use crate::event;
 
 pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Bytes>, GatewayError> {
     let integration = &call.route.integration;
@@ -19,26 +19,7 @@ pub async fn call(call: &Call<'_>, invoker: &dyn Invoker) -> Result<Response<Byt
         substitute_stage_variables(integration.uri(), &call.stage.variables).map_err(internal)?;
     let target = FunctionTarget::parse(&resolved).map_err(internal)?;
 
-    let ctx = EventContext {
-        api_id: &call.target.api_id,
-        account_id: &call.settings.account_id,
-        stage: &call.stage.stage_name,
-        route_key: call.route.key(),
-        resource: &call.route.path,
-        event_path: &call.target.event_path,
-        full_path: &call.target.full_path,
-        domain_name: call.domain_name,
-        api_key: call
-            .api_key
-            .map(|k| (k.value.as_str(), k.grant.key.id.as_str())),
-        path_parameters: call
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), event::percent_decode(v, false)))
-            .collect(),
-        stage_variables: &call.stage.variables,
-        binary_media_types: call.binary_media_types,
-    };
+    let ctx = call.event_context();
     let format = integration.payload_format(call.api_type);
     let payload = match format {
         PayloadFormatVersion::V1 => event::v1_event(call.request, &ctx),

@@ -18,6 +18,8 @@ pub struct Call<'a> {
     pub domain_name: &'a str,
     /// The API key the request was admitted with, on routes that require one.
     pub api_key: Option<&'a crate::keys::AdmittedKey>,
+    /// Who the route's authorizer says the caller is.
+    pub principal: Option<&'a crate::auth::Principal>,
     pub route: &'a RouteDefinition,
     /// Path parameters as matched, still percent-encoded.
     pub params: &'a [(String, String)],
@@ -26,6 +28,33 @@ pub struct Call<'a> {
     /// Content types payload 1.0 delivers base64-encoded.
     pub binary_media_types: &'a [String],
     pub settings: &'a Settings,
+}
+
+impl<'a> Call<'a> {
+    /// What a proxy event (or an authorizer's REQUEST event) is built from.
+    pub fn event_context(&self) -> crate::event::EventContext<'_> {
+        crate::event::EventContext {
+            api_id: &self.target.api_id,
+            account_id: &self.settings.account_id,
+            stage: &self.stage.stage_name,
+            route_key: self.route.key(),
+            resource: &self.route.path,
+            event_path: &self.target.event_path,
+            full_path: &self.target.full_path,
+            domain_name: self.domain_name,
+            api_key: self
+                .api_key
+                .map(|k| (k.value.as_str(), k.grant.key.id.as_str())),
+            path_parameters: self
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::event::percent_decode(v, false)))
+                .collect(),
+            stage_variables: &self.stage.variables,
+            binary_media_types: self.binary_media_types,
+            principal: self.principal,
+        }
+    }
 }
 
 pub async fn run(

@@ -336,13 +336,10 @@ impl Gateway {
                 self.invoker.as_ref(),
             )
             .await?;
-        trace.principal_id = principal.as_ref().and_then(|p| match p {
-            auth::Principal::Lambda(grant) => grant.principal_id.clone(),
-            auth::Principal::Jwt { claims, .. } => claims
-                .get("sub")
-                .and_then(|s| s.as_str())
-                .map(str::to_owned),
-        });
+        trace.principal_id = principal
+            .as_ref()
+            .and_then(|p| p.principal_id())
+            .map(str::to_owned);
         let api_key = if route.api_key_required {
             let admitted = keys::admit(
                 request,

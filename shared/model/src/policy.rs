@@ -163,6 +163,19 @@ impl ResourcePolicy {
     /// Compiles a policy document. Returns the policy and a note for each statement this
     /// front cannot evaluate fully (and how it is treated), for deployment warnings.
     pub fn compile(document: &Value) -> (ResourcePolicy, Vec<String>) {
+        Self::compile_about(document, false)
+    }
+
+    /// Compiles the policy a Lambda authorizer answered. Its statements are about the caller
+    /// the authorizer identified, so they carry no `Principal`: each applies to that caller.
+    /// Whatever cannot be evaluated fails closed, as in [`Self::compile`].
+    pub fn compile_for_caller(document: &Value) -> ResourcePolicy {
+        Self::compile_about(document, true).0
+    }
+
+    /// `for_caller`: statements are about the identified caller (an authorizer's policy), not
+    /// about principals they name (a resource policy).
+    fn compile_about(document: &Value, for_caller: bool) -> (ResourcePolicy, Vec<String>) {
         let mut notes = Vec::new();
         let statements: Vec<&Value> = match document.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect(),
@@ -193,6 +206,7 @@ impl ResourcePolicy {
             };
             let mut unsure = Vec::new();
             let everyone = match statement.get("Principal") {
+                _ if for_caller => Some(true),
                 Some(principal) => Some(everyone(principal)),
                 None => {
                     unsure.push("names no Principal (or uses NotPrincipal)");
@@ -266,24 +280,6 @@ impl ResourcePolicy {
             },
             notes,
         )
-    }
-
-    /// Compiles the policy a Lambda authorizer answered. Its statements are about the caller
-    /// the authorizer identified, so they carry no `Principal`: each is read as if it named
-    /// every caller. Whatever cannot be evaluated fails closed, as in [`Self::compile`].
-    pub fn compile_for_caller(document: &Value) -> ResourcePolicy {
-        let mut document = document.clone();
-        let statements = match document.get_mut("Statement") {
-            Some(Value::Array(items)) => items.iter_mut().collect(),
-            Some(one @ Value::Object(_)) => vec![one],
-            _ => Vec::new(),
-        };
-        for statement in statements {
-            if let Some(statement) = statement.as_object_mut() {
-                statement.insert("Principal".to_owned(), Value::String("*".to_owned()));
-            }
-        }
-        Self::compile(&document).0
     }
 
     /// Decides a request from `source_ip` (`None` when unknown) to `target`.

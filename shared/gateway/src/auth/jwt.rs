@@ -361,10 +361,11 @@ impl JwtVerifier {
         let _fetching = jwks.fetching.lock().await;
         let may_fetch = {
             let mut state = jwks.state.lock().unwrap_or_else(|e| e.into_inner());
-            let known = state.keys.find(kid);
-            if fresh(&state) && known.is_some() {
-                // Fetched by the request this one waited for.
-                return known.ok_or_else(String::new);
+            // Fetched by the request this one waited for.
+            if fresh(&state)
+                && let Some(key) = state.keys.find(kid)
+            {
+                return Ok(key);
             }
             let interval = if state.fetched_at.is_some() {
                 self.settings.refetch_interval

@@ -215,9 +215,13 @@ impl LambdaAuthorizers {
 
     fn expression(&self, expression: &str) -> Option<Arc<regex::Regex>> {
         let mut all = self.expressions.lock().unwrap_or_else(|e| e.into_inner());
-        all.entry(expression.to_owned())
-            .or_insert_with(|| regex::Regex::new(expression).ok().map(Arc::new))
-            .clone()
+        if let Some(compiled) = all.get(expression) {
+            return compiled.clone();
+        }
+        // Compiled (and its key allocated) once per instance, not per request.
+        let compiled = regex::Regex::new(expression).ok().map(Arc::new);
+        all.insert(expression.to_owned(), compiled.clone());
+        compiled
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Arc<Grant>> {

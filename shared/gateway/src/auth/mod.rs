@@ -44,6 +44,14 @@ impl Principal {
         }
     }
 
+    /// `$context.authorizer.principalId`: a Lambda authorizer's `principalId`, a JWT's `sub`.
+    pub fn principal_id(&self) -> Option<&str> {
+        match self {
+            Principal::Lambda(grant) => grant.principal_id.as_deref(),
+            Principal::Jwt { claims, .. } => claims.get("sub").and_then(Value::as_str),
+        }
+    }
+
     /// Payload 1.0's `requestContext.authorizer`.
     pub fn v1_authorizer(&self) -> Value {
         match self {

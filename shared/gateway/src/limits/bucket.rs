@@ -152,6 +152,9 @@ pub struct BucketState {
     /// Where this instance starts looking among equally good shards, so instances spread.
     offset: u32,
     pub last_seen_ns: u64,
+    /// Requests of this instance waiting for a lease already on its way: the next lease
+    /// covers them too, since they are here now rather than at the instance's pace.
+    pub waiting: u32,
 }
 
 impl BucketState {
@@ -163,6 +166,7 @@ impl BucketState {
             meter: Meter::default(),
             offset: (seed % u64::from(shape.shards)) as u32,
             last_seen_ns: 0,
+            waiting: 0,
         }
     }
 
@@ -199,9 +203,14 @@ impl BucketState {
         // wants 1 and takes any token there is). Below the rate this never waits: a lease
         // sized to the instance's pace is refilled before it is spent.
         if available >= u64::from(want) {
+            // Requests already waiting spend their tokens as soon as the lease is back, so
+            // they cannot let them lapse: they only enlarge it, within what is there.
+            let waiting = (self.waiting.saturating_add(1)).min(shape.burst);
             Step::Lease {
                 shard,
-                count: want,
+                count: want
+                    .max(waiting)
+                    .min(available.min(u64::from(MAX_LEASE)) as u32),
                 idle_hint: tat < now_ns,
             }
         } else {

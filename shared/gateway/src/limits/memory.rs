@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use portico_model::ports::{Charge, Charged, Counters, StoreError, Take, Taken};
@@ -16,6 +17,31 @@ pub struct MemoryCounters {
     pub calls: AtomicU64,
     /// While set, every call fails as if the table were unreachable.
     pub down: AtomicBool,
+    /// How long each call takes, in milliseconds (tokio time, so paused tests skip it).
+    pub delay_ms: AtomicU64,
+    /// The most takes, and the most charges, that were ever on their way at once.
+    pub takes: Gauge,
+    pub charges: Gauge,
+}
+
+/// Calls on their way, and the most there ever were.
+#[derive(Default)]
+pub struct Gauge {
+    now: AtomicU64,
+    pub most: AtomicU64,
+}
+
+impl Gauge {
+    async fn around<T>(&self, delay_ms: u64, call: impl FnOnce() -> T) -> T {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        if delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        }
+        let result = call();
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
 }
 
 impl MemoryCounters {
@@ -40,6 +66,18 @@ impl MemoryCounters {
 #[async_trait]
 impl Counters for MemoryCounters {
     async fn take(&self, take: &Take<'_>) -> Result<Taken, StoreError> {
+        let delay = self.delay_ms.load(Ordering::Relaxed);
+        self.takes.around(delay, || self.take_now(take)).await
+    }
+
+    async fn charge(&self, charge: &Charge<'_>) -> Result<Charged, StoreError> {
+        let delay = self.delay_ms.load(Ordering::Relaxed);
+        self.charges.around(delay, || self.charge_now(charge)).await
+    }
+}
+
+impl MemoryCounters {
+    fn take_now(&self, take: &Take<'_>) -> Result<Taken, StoreError> {
         self.call()?;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let tat = buckets
@@ -55,7 +93,7 @@ impl Counters for MemoryCounters {
         }
     }
 
-    async fn charge(&self, charge: &Charge<'_>) -> Result<Charged, StoreError> {
+    fn charge_now(&self, charge: &Charge<'_>) -> Result<Charged, StoreError> {
         self.call()?;
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         let counter = used

@@ -11,11 +11,12 @@
 //! - [`memory`]: the counters ports in memory, for unit tests and benchmarks.
 //!
 //! Nothing here runs in the background (Lambda freezes instances between requests): leases
-//! are renewed on the request that finds none left. When the counters table fails, the
-//! instance stops calling it for [`CIRCUIT_OPEN_NS`] and each stage's failure mode answers:
-//! `OPEN` admits within a bucket of the instance's own, capped at
-//! [`LimitSettings::fail_open_rate`]; `CLOSED` refuses with 503. Either way the access line
-//! says so (`limitFallback`) and the `LimitFallback` metric counts it.
+//! are renewed on the request that finds none left, one write in flight per counter (see
+//! `Flight`). When the counters table fails, the instance stops calling it for
+//! [`CIRCUIT_OPEN_NS`] and each stage's failure mode answers: `OPEN` admits within a bucket
+//! of the instance's own, capped at [`LimitSettings::fail_open_rate`]; `CLOSED` refuses with
+//! 503. Either way the access line says so (`limitFallback`) and the `LimitFallback` metric
+//! counts it.
 
 pub mod bucket;
 pub mod memory;
@@ -24,16 +25,23 @@ pub mod quota;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use portico_model::ports::{Charge, Charged, Counters, StoreError, Take, Taken};
 use portico_model::records::{LimitsFailureMode, Quota, QuotaPeriod};
+use tokio::sync::watch;
 
 use crate::error::{GatewayError, LimitHeaders, RateLimitFields};
 use bucket::{BucketState, Limit, LocalBucket, Shape, Step};
 use quota::{QuotaState, QuotaStep};
 
+/// How many writes one request may make at one counter. Each admits, refuses, or brings the
+/// counter's state back, so a few settle it.
+const ROUNDS: usize = 3;
+/// How many of other requests' writes one request may wait for at one counter. A write in
+/// flight serves its own request and usually the waiters, so a few settle it too.
+const WAITS: usize = 8;
 /// How long an instance leaves the counters table alone after a failure.
 pub const CIRCUIT_OPEN_NS: u64 = 1_000_000_000;
 /// Per-instance state is dropped beyond this many buckets or counters (least recent first).
@@ -126,10 +134,118 @@ pub struct Admission {
     pub fallback: Option<LimitsFailureMode>,
 }
 
+/// The write this instance has on its way for one counter, if any. Requests that need the
+/// counter meanwhile wait for it rather than race it with writes of their own: racing would
+/// multiply the calls exactly when the table is slowest, and the racers' leases would come
+/// back short (buckets) or charge far more than the instance spends (quotas).
+#[derive(Default)]
+struct Flight {
+    rx: Option<watch::Receiver<()>>,
+    /// Requests waiting for the write: the next write covers them too.
+    waiting: Arc<AtomicU32>,
+}
+
+/// A request waiting for another's write; counted in its flight's `waiting` while it lives.
+struct Waiter {
+    rx: watch::Receiver<()>,
+    waiting: Arc<AtomicU32>,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Flight {
+    /// The write in flight to wait for (`Err`), or the sender that makes this request the
+    /// writer (`Ok`): dropping it, once the view is updated or if the request is dropped,
+    /// wakes the waiters.
+    fn lead_or_join(&mut self) -> Result<watch::Sender<()>, Waiter> {
+        match self.rx.as_ref().filter(|rx| rx.has_changed().is_ok()) {
+            Some(rx) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                Err(Waiter {
+                    rx: rx.clone(),
+                    waiting: self.waiting.clone(),
+                })
+            }
+            None => {
+                let (tx, rx) = watch::channel(());
+                self.rx = Some(rx);
+                Ok(tx)
+            }
+        }
+    }
+
+    fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// The writes one request has made, and waited for, at one counter.
+#[derive(Default)]
+struct Rounds {
+    leads: usize,
+    waits: usize,
+}
+
+impl Rounds {
+    fn left(&self) -> bool {
+        self.leads < ROUNDS && self.waits < WAITS
+    }
+
+    /// The write this request leads (`Some`), or `None` once the write on its way has ended
+    /// and the view is worth another look. That write ends when its request has updated the
+    /// view or was dropped, and is bounded by the counters client's timeouts.
+    async fn lead<T>(&mut self, lead: Result<T, Waiter>) -> Option<T> {
+        match lead {
+            Ok(lead) => {
+                self.leads += 1;
+                Some(lead)
+            }
+            Err(mut waiter) => {
+                self.waits += 1;
+                let _ = waiter.rx.changed().await;
+                None
+            }
+        }
+    }
+}
+
+/// A counter as this instance knows it, and its write in flight.
+struct Entry<S> {
+    known: S,
+    flight: Flight,
+}
+
+impl<S> Entry<S> {
+    fn new(known: S) -> Self {
+        Entry {
+            known,
+            flight: Flight::default(),
+        }
+    }
+}
+
+impl Entry<BucketState> {
+    fn step(&mut self, now: u64) -> Step {
+        self.known.waiting = self.flight.waiting();
+        self.known.step(now)
+    }
+}
+
+impl Entry<QuotaState> {
+    fn step(&mut self) -> QuotaStep {
+        self.known.waiting = self.flight.waiting();
+        self.known.step()
+    }
+}
+
 #[derive(Default)]
 struct State {
-    buckets: HashMap<String, BucketState>,
-    quotas: HashMap<String, QuotaState>,
+    buckets: HashMap<String, Entry<BucketState>>,
+    quotas: HashMap<String, Entry<QuotaState>>,
     local: HashMap<String, LocalBucket>,
 }
 
@@ -275,41 +391,44 @@ impl Limiter {
             let known = state
                 .buckets
                 .get(&level.id)
-                .is_some_and(|b| b.shape() == shape);
+                .is_some_and(|e| e.known.shape() == shape);
             if !known {
-                prune(&mut state.buckets, |b| b.last_seen_ns, now);
+                prune(&mut state.buckets, |e| e.known.last_seen_ns, now);
                 let seed = self.seed ^ crate::fnv1a(level.id.as_bytes());
-                state
-                    .buckets
-                    .insert(level.id.clone(), BucketState::new(shape, seed));
+                let entry = Entry::new(BucketState::new(shape, seed));
+                state.buckets.insert(level.id.clone(), entry);
             }
-            if let Some(bucket) = state.buckets.get_mut(&level.id) {
-                bucket.arrive(now);
+            if let Some(entry) = state.buckets.get_mut(&level.id) {
+                entry.known.arrive(now);
             }
         }
-        // A lease may come back short when other instances took the tokens first; the
-        // refreshed view then decides, so three rounds always settle it.
-        for _ in 0..3 {
-            let step = {
+        // One lease in flight per bucket and instance (see `Flight`). A lease may still come
+        // back short when other instances took the tokens first; the refreshed view decides.
+        let mut rounds = Rounds::default();
+        while rounds.left() {
+            let lead = {
                 let mut state = self.state();
-                let bucket = state.buckets.get_mut(&level.id);
-                match bucket {
-                    Some(bucket) => match bucket.step(now) {
-                        Step::Admit => return Ok(Some(Self::fields(level, bucket, now))),
+                let entry = state.buckets.get_mut(&level.id);
+                match entry {
+                    Some(entry) => match entry.step(now) {
+                        Step::Admit => return Ok(Some(Self::fields(level, &entry.known, now))),
                         Step::Deny { retry_at_ns } => {
                             // This instance admits nothing more before `retry_at_ns`,
                             // whatever other shards may hold: that is what the client sees.
                             let fields = RateLimitFields {
                                 remaining: 0,
                                 reset: seconds_until(retry_at_ns, now),
-                                ..Self::fields(level, bucket, now)
+                                ..Self::fields(level, &entry.known, now)
                             };
                             return Err(throttled(fields.reset, Some(fields)));
                         }
-                        step => step,
+                        step => entry.flight.lead_or_join().map(|tx| (step, tx)),
                     },
                     None => break,
                 }
+            };
+            let Some((step, _flight)) = rounds.lead(lead).await else {
+                continue;
             };
             let Step::Lease {
                 shard,
@@ -341,7 +460,7 @@ impl Limiter {
                 }
             };
             let mut state = self.state();
-            let Some(bucket) = state.buckets.get_mut(&level.id) else {
+            let Some(Entry { known: bucket, .. }) = state.buckets.get_mut(&level.id) else {
                 break;
             };
             match taken {
@@ -420,31 +539,39 @@ impl Limiter {
         };
         {
             let mut state = self.state();
-            prune(&mut state.quotas, |q| q.last_seen_ns, now);
+            prune(&mut state.quotas, |q| q.known.last_seen_ns, now);
             state
                 .quotas
                 .entry(key.clone())
-                .or_insert_with(|| QuotaState::new(allowance))
+                .or_insert_with(|| Entry::new(QuotaState::new(allowance)))
+                .known
                 .arrive(now);
         }
-        for _ in 0..3 {
-            let step = {
+        // One charge in flight per counter and instance (see `Flight`).
+        let mut rounds = Rounds::default();
+        while rounds.left() {
+            let lead = {
                 let mut state = self.state();
-                let Some(counter) = state.quotas.get_mut(&key) else {
+                let Some(entry) = state.quotas.get_mut(&key) else {
                     break;
                 };
-                match counter.step() {
-                    QuotaStep::Admit => return Ok(fields(counter)),
+                match entry.step() {
+                    QuotaStep::Admit => return Ok(fields(&entry.known)),
                     QuotaStep::Exhausted => {
                         return Err(GatewayError::QuotaExceeded {
                             limits: LimitHeaders {
                                 retry_after: Some(seconds_until(period_end_ns, now)),
-                                rate_limit: fields(counter),
+                                rate_limit: fields(&entry.known),
                             },
                         });
                     }
-                    QuotaStep::Charge { count } => count,
+                    QuotaStep::Charge { count } => {
+                        entry.flight.lead_or_join().map(|tx| (count, tx))
+                    }
                 }
+            };
+            let Some((step, _flight)) = rounds.lead(lead).await else {
+                continue;
             };
             if self.circuit_open(now) {
                 return self.quota_fallback(mode, admission);
@@ -487,7 +614,7 @@ impl Limiter {
                 }
             }
             let mut state = self.state();
-            let Some(counter) = state.quotas.get_mut(&key) else {
+            let Some(Entry { known: counter, .. }) = state.quotas.get_mut(&key) else {
                 break;
             };
             match charged {

@@ -39,6 +39,9 @@ pub struct QuotaState {
     rate: f64,
     last_ns: u64,
     pub last_seen_ns: u64,
+    /// Requests of this instance waiting for a charge already on its way: the next charge
+    /// covers them too.
+    pub waiting: u32,
 }
 
 impl QuotaState {
@@ -50,6 +53,7 @@ impl QuotaState {
             rate: 0.0,
             last_ns: 0,
             last_seen_ns: 0,
+            waiting: 0,
         }
     }
 
@@ -65,7 +69,9 @@ impl QuotaState {
             self.leased -= 1;
             return QuotaStep::Admit;
         }
-        let want = ((self.rate * HORIZON_SECS).floor() as u64).clamp(1, 1_000);
+        let want = ((self.rate * HORIZON_SECS).floor() as u64)
+            .max(u64::from(self.waiting) + 1)
+            .clamp(1, 1_000);
         match self.allowance {
             None => QuotaStep::Charge { count: want },
             Some(allowance) => {

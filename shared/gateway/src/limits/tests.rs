@@ -220,3 +220,46 @@ async fn a_zero_limit_admits_nothing() {
     assert!(matches!(refused, GatewayError::Throttled { .. }));
     assert_eq!(counters.calls.load(Ordering::Relaxed), 0);
 }
+
+/// A burst on a cold instance over a slow table: one write on its way per counter at a
+/// time, and the requests that arrive meanwhile share what it brings back instead of each
+/// racing it with a write of their own.
+#[tokio::test(start_paused = true)]
+async fn a_burst_shares_one_write_at_a_time_per_counter() {
+    let (limiter, counters, _clock) = limiter(no_account());
+    counters.delay_ms.store(20, Ordering::Relaxed);
+    let limiter = Arc::new(limiter);
+    let levels = Arc::new([level("b#hot", 1_000.0, 500, LevelKind::Plan)]);
+    let check = Arc::new(QuotaCheck {
+        counter: "u#p1#k1".to_owned(),
+        quota: None,
+        plan_created: None,
+    });
+    let burst = 64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..burst {
+        let (limiter, levels, check) = (limiter.clone(), levels.clone(), check.clone());
+        tasks.spawn(async move {
+            limiter
+                .admit(&levels[..], Some(&check), LimitsFailureMode::Open)
+                .await
+        });
+    }
+    let mut admitted = 0;
+    while let Some(done) = tasks.join_next().await {
+        done.expect("request task").expect("within the burst");
+        admitted += 1;
+    }
+    assert_eq!(admitted, burst);
+    assert_eq!(counters.takes.most.load(Ordering::SeqCst), 1);
+    assert_eq!(counters.charges.most.load(Ordering::SeqCst), 1);
+    let calls = counters.calls.load(Ordering::SeqCst);
+    assert!(calls <= 8, "{calls} calls for {burst} requests");
+    // Usage is charged ahead of use by at most what the last charge leased.
+    let day = quota::period(
+        QuotaPeriod::Day,
+        DateTime::<Utc>::from_timestamp_nanos(T0 as i64),
+    );
+    let used = counters.used("u#p1#k1", &day.label);
+    assert!((burst..=2 * burst).contains(&used), "{used} charged");
+}

@@ -152,9 +152,6 @@ pub struct BucketState {
     /// Where this instance starts looking among equally good shards, so instances spread.
     offset: u32,
     pub last_seen_ns: u64,
-    /// Requests of this instance waiting for a lease already on its way: the next lease
-    /// covers them too, since they are here now rather than at the instance's pace.
-    pub waiting: u32,
 }
 
 impl BucketState {
@@ -166,7 +163,6 @@ impl BucketState {
             meter: Meter::default(),
             offset: (seed % u64::from(shape.shards)) as u32,
             last_seen_ns: 0,
-            waiting: 0,
         }
     }
 
@@ -180,8 +176,9 @@ impl BucketState {
         self.last_seen_ns = now_ns;
     }
 
-    /// Spends a leased token if one is good, else says what to do.
-    pub fn step(&mut self, now_ns: u64) -> Step {
+    /// Spends a leased token if one is good, else says what to do. `waiting`: requests of
+    /// this instance waiting for a lease already on its way, which the next lease covers too.
+    pub fn step(&mut self, now_ns: u64, waiting: u32) -> Step {
         for lease in &mut self.leases {
             if lease.spend(now_ns) {
                 return Step::Admit;
@@ -205,7 +202,7 @@ impl BucketState {
         if available >= u64::from(want) {
             // Requests already waiting spend their tokens as soon as the lease is back, so
             // they cannot let them lapse: they only enlarge it, within what is there.
-            let waiting = (self.waiting.saturating_add(1)).min(shape.burst);
+            let waiting = waiting.saturating_add(1).min(shape.burst);
             Step::Lease {
                 shard,
                 count: want
@@ -351,7 +348,7 @@ mod tests {
     fn admit(state: &mut BucketState, shared: &mut Shared, now: u64) -> bool {
         state.arrive(now);
         for _ in 0..3 {
-            match state.step(now) {
+            match state.step(now, 0) {
                 Step::Admit => return true,
                 Step::Deny { retry_at_ns } => {
                     assert!(retry_at_ns > now, "a denial points to the future");
@@ -474,9 +471,9 @@ mod tests {
         let t0 = 1_700_000_000 * SEC;
         state.granted(t0, 0, 1, t0 + 100 * MS);
         state.arrive(t0);
-        assert_eq!(state.step(t0), Step::Admit);
+        assert_eq!(state.step(t0, 0), Step::Admit);
         assert_eq!(
-            state.step(t0 + MS),
+            state.step(t0 + MS, 0),
             Step::Deny {
                 retry_at_ns: t0 + 100 * MS
             }
@@ -495,8 +492,8 @@ mod tests {
         let mut state = BucketState::new(shape, 0);
         let t0 = 1_700_000_000 * SEC;
         state.granted(t0 + 50 * MS, 0, 1, t0 + 150 * MS);
-        assert_ne!(state.step(t0), Step::Admit);
-        assert_eq!(state.step(t0 + 50 * MS), Step::Admit);
+        assert_ne!(state.step(t0, 0), Step::Admit);
+        assert_eq!(state.step(t0 + 50 * MS, 0), Step::Admit);
     }
 
     #[test]

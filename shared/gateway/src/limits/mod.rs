@@ -228,20 +228,6 @@ impl<S> Entry<S> {
     }
 }
 
-impl Entry<BucketState> {
-    fn step(&mut self, now: u64) -> Step {
-        self.known.waiting = self.flight.waiting();
-        self.known.step(now)
-    }
-}
-
-impl Entry<QuotaState> {
-    fn step(&mut self) -> QuotaStep {
-        self.known.waiting = self.flight.waiting();
-        self.known.step()
-    }
-}
-
 #[derive(Default)]
 struct State {
     buckets: HashMap<String, Entry<BucketState>>,
@@ -410,7 +396,7 @@ impl Limiter {
                 let mut state = self.state();
                 let entry = state.buckets.get_mut(&level.id);
                 match entry {
-                    Some(entry) => match entry.step(now) {
+                    Some(entry) => match entry.known.step(now, entry.flight.waiting()) {
                         Step::Admit => return Ok(Some(Self::fields(level, &entry.known, now))),
                         Step::Deny { retry_at_ns } => {
                             // This instance admits nothing more before `retry_at_ns`,
@@ -555,7 +541,7 @@ impl Limiter {
                 let Some(entry) = state.quotas.get_mut(&key) else {
                     break;
                 };
-                match entry.step() {
+                match entry.known.step(entry.flight.waiting()) {
                     QuotaStep::Admit => return Ok(fields(&entry.known)),
                     QuotaStep::Exhausted => {
                         return Err(GatewayError::QuotaExceeded {

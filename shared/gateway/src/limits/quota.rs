@@ -39,9 +39,6 @@ pub struct QuotaState {
     rate: f64,
     last_ns: u64,
     pub last_seen_ns: u64,
-    /// Requests of this instance waiting for a charge already on its way: the next charge
-    /// covers them too.
-    pub waiting: u32,
 }
 
 impl QuotaState {
@@ -53,7 +50,6 @@ impl QuotaState {
             rate: 0.0,
             last_ns: 0,
             last_seen_ns: 0,
-            waiting: 0,
         }
     }
 
@@ -64,13 +60,15 @@ impl QuotaState {
         self.last_seen_ns = now_ns;
     }
 
-    pub fn step(&mut self) -> QuotaStep {
+    /// Spends a charged request if one is left, else says what to do. `waiting`: requests of
+    /// this instance waiting for a charge already on its way, which the next charge covers too.
+    pub fn step(&mut self, waiting: u32) -> QuotaStep {
         if self.leased > 0 {
             self.leased -= 1;
             return QuotaStep::Admit;
         }
         let want = ((self.rate * HORIZON_SECS).floor() as u64)
-            .max(u64::from(self.waiting) + 1)
+            .max(u64::from(waiting) + 1)
             .clamp(1, 1_000);
         match self.allowance {
             None => QuotaStep::Charge { count: want },
@@ -116,11 +114,11 @@ mod tests {
             state.arrive(i * 1_000_000);
         }
         state.known_used = 500;
-        assert_eq!(state.step(), QuotaStep::Charge { count: 5 });
+        assert_eq!(state.step(0), QuotaStep::Charge { count: 5 });
         state.known_used = 950;
-        assert_eq!(state.step(), QuotaStep::Charge { count: 1 });
+        assert_eq!(state.step(0), QuotaStep::Charge { count: 1 });
         state.charged(1, 1_000);
-        assert_eq!(state.step(), QuotaStep::Exhausted);
+        assert_eq!(state.step(0), QuotaStep::Exhausted);
         assert_eq!(state.remaining(), Some(0));
     }
 
@@ -128,8 +126,8 @@ mod tests {
     fn a_lease_is_spent_before_charging_again() {
         let mut state = QuotaState::new(None);
         state.charged(3, 3);
-        assert_eq!(state.step(), QuotaStep::Admit);
-        assert_eq!(state.step(), QuotaStep::Admit);
-        assert!(matches!(state.step(), QuotaStep::Charge { .. }));
+        assert_eq!(state.step(0), QuotaStep::Admit);
+        assert_eq!(state.step(0), QuotaStep::Admit);
+        assert!(matches!(state.step(0), QuotaStep::Charge { .. }));
     }
 }
